@@ -1,0 +1,49 @@
+# The README's two commands:
+#   make lab    set up .venv (first time only) and open the course in JupyterLab
+#   make test   set up whatever is missing, then run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+EXTRAS := test,instructor,jax
+STAMP  := $(VENV)/.installed
+JOBS   ?= 2
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
+
+.PHONY: lab test test-tf test-jax setup notebooks check-notebooks solutions-outputs clean
+
+setup: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalls only when pyproject.toml changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
+	touch $@
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/00_setup.ipynb
+
+# Everything under the TensorFlow backend (unit tests, nbval on solutions/, the student
+# notebooks, the grader), then the backend-agnostic unit tests again under JAX.
+test: setup test-tf test-jax
+
+test-tf: setup
+	KERAS_BACKEND=tensorflow RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) --dist loadscope \
+	  --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	  tests solutions
+
+test-jax: setup
+	KERAS_BACKEND=jax RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) -m "not notebook and not grading" tests
+
+# Instructor commands
+notebooks: setup                 ## regenerate notebooks/ from solutions/
+	$(BIN)/rnn-course assign
+check-notebooks: setup           ## fail if notebooks/ is stale or leaks solutions
+	$(BIN)/rnn-course assign --check
+solutions-outputs: setup         ## re-execute solutions/ in full mode so instructors read real outputs
+	$(BIN)/python -m rnn_course.execute solutions/*.ipynb
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info
