@@ -1,0 +1,222 @@
+"""Student notebooks from instructor notebooks, with nbgrader's own preprocessors.
+
+`solutions/NN_topic.ipynb` is the one hand-edited source of each notebook.
+`generate_student_notebook` runs the preprocessors that `nbgrader
+generate_assignment` runs, in the same order, minus the two that need an nbgrader
+course database (SaveCells) or a header file (IncludeHeaderFooter):
+
+    LockCells -> ClearSolutions -> ClearOutput -> CheckCellMetadata -> ComputeChecksums
+    -> ClearHiddenTests -> ClearMarkScheme -> ComputeChecksums -> CheckCellMetadata
+
+`assign()` writes `notebooks/`; `assign(check=True)` writes nothing and fails if
+`notebooks/` is stale or if solution or hidden-test text leaked into it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import nbformat
+
+from rnn_course.errors import NotebookFormatError
+from rnn_course.notebook import SETUP_CELL
+
+NB_VERSION = 4
+GRADE_ID = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+MARKERS = {
+    "solution": ("### BEGIN SOLUTION", "### END SOLUTION"),
+    "hidden": ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"),
+}
+#: Tag for ungraded cells that use a student's answer, so an unanswered
+#: student notebook may fail there (the test of notebooks/ allows it).
+USES_ANSWERS_TAG = "uses-answers"
+
+
+def repo_root(start: Path | None = None) -> Path:
+    """The course checkout that holds `solutions/` (searched upwards from `start` or the cwd)."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / "solutions").is_dir() and (folder / "pyproject.toml").exists():
+            return folder
+    raise NotebookFormatError(
+        f"No course checkout found at or above {start}. Expected a folder with solutions/ and "
+        "pyproject.toml (run the command from the repository)."
+    )
+
+
+def _meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def read_notebook(path: Path):
+    try:
+        return nbformat.read(str(path), as_version=NB_VERSION)
+    except Exception as err:  # nbformat raises several kinds for broken JSON
+        raise NotebookFormatError(f"{path}: not a readable Jupyter notebook ({type(err).__name__}: {err}).") from None
+
+
+# ------------------------------------------------------------------ validation
+def validate_source(nb, name: str = "notebook") -> None:
+    """Checks an instructor notebook's nbgrader metadata and course conventions.
+
+    Raises:
+        NotebookFormatError: naming the notebook, the cell and what is expected.
+    """
+    from nbgrader.nbgraderformat import ValidationError
+    from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
+
+    def fail(msg):
+        raise NotebookFormatError(f"{name}: {msg}")
+
+    if not nb.cells:
+        fail("has no cells. Expected the locked setup cell first.")
+    for i, cell in enumerate(nb.cells):
+        meta = _meta(cell)
+        if meta and meta.get("schema_version") != 3:
+            fail(f"cell {i} has nbgrader schema_version {meta.get('schema_version')!r}. Expected 3.")
+    try:
+        MetadataValidatorV3().validate_nb(nb)
+    except ValidationError as err:
+        fail(f"nbgrader metadata is invalid: {err}")
+
+    first = nb.cells[0]
+    if first.cell_type != "code" or first.source != SETUP_CELL or not _meta(first).get("locked"):
+        fail("cell 0 must be the locked setup cell, verbatim from rnn_course.notebook.SETUP_CELL.")
+
+    ids = {}
+    for i, cell in enumerate(nb.cells):
+        meta = _meta(cell)
+        gid = meta.get("grade_id")
+        if gid is None:
+            continue
+        if not GRADE_ID.match(gid):
+            fail(f"cell {i} has grade_id {gid!r}. Expected lowercase letters, digits and '_', like 'q2_1_rnn_cell'.")
+        ids[gid] = i
+        if meta.get("grade"):
+            points = meta.get("points")
+            if not isinstance(points, (int, float)) or points <= 0:
+                fail(f"grade cell {gid!r} has points={points!r}. Expected a positive number.")
+        for kind, (begin, end) in MARKERS.items():
+            n_begin, n_end = cell.source.count(begin), cell.source.count(end)
+            if n_begin != n_end:
+                fail(f"cell {gid!r} has {n_begin} '{begin}' but {n_end} '{end}'. Expected them in pairs.")
+            if n_begin and kind == "solution" and not meta.get("solution"):
+                fail(f"cell {gid!r} has '{begin}' but is not a solution cell. Expected solution: true.")
+            if n_begin and kind == "hidden" and not meta.get("grade"):
+                fail(f"cell {gid!r} has '{begin}' but is not a grade cell. Expected grade: true.")
+    for gid, i in ids.items():
+        meta = _meta(nb.cells[i])
+        if meta.get("solution") and not meta.get("grade") and nb.cells[i].cell_type == "code":
+            if f"{gid}_tests" not in ids:
+                fail(f"answer cell {gid!r} has no test cell. Expected a grade cell with grade_id '{gid}_tests'.")
+
+
+# ------------------------------------------------------------------ generation
+def generate_student_notebook(nb):
+    """The student version of an instructor notebook (a new notebook; `nb` is untouched)."""
+    from nbgrader.preprocessors import (
+        CheckCellMetadata,
+        ClearHiddenTests,
+        ClearMarkScheme,
+        ClearOutput,
+        ClearSolutions,
+        ComputeChecksums,
+        LockCells,
+    )
+
+    nb = nbformat.from_dict(nbformat.from_dict(nb))  # deep copy
+    resources: dict = {}
+    for pre in (LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums,
+                ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata):
+        nb, resources = pre().preprocess(nb, resources)
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def _regions(source: str, begin: str, end: str) -> list[str]:
+    return re.findall(re.escape(begin) + r"(.*?)" + re.escape(end), source, flags=re.S)
+
+
+def secret_lines(nb) -> set[str]:
+    """Lines that occur only inside solution or hidden-test regions of `nb`.
+
+    Such a line in a student notebook means the answer (or a hidden test) leaked.
+    """
+    inside, outside = set(), set()
+    for cell in nb.cells:
+        text = cell.source
+        for begin, end in MARKERS.values():
+            for region in _regions(text, begin, end):
+                inside.update(line.strip() for line in region.splitlines())
+                text = text.replace(region, "\n")
+        outside.update(line.strip() for line in text.splitlines())
+    return {line for line in inside - outside if len(line) >= 12 and not line.startswith("#")}
+
+
+def leaks(student_nb, source_nb) -> list[str]:
+    """What of `source_nb`'s solutions or hidden tests appears in `student_nb`."""
+    found = []
+    secrets = secret_lines(source_nb)
+    for i, cell in enumerate(student_nb.cells):
+        for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+            if marker in cell.source:
+                found.append(f"cell {i} contains the marker '{marker}'")
+        for line in cell.source.splitlines():
+            if line.strip() in secrets:
+                found.append(f"cell {i} contains solution/hidden-test text: {line.strip()[:60]!r}")
+    return found
+
+
+def _dumps(nb) -> str:
+    return nbformat.writes(nb) + "\n"
+
+
+@dataclasses.dataclass
+class AssignReport:
+    written: list[str]
+    stale: list[str]
+    leaked: list[str]
+    orphans: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.stale or self.leaked or self.orphans)
+
+
+def assign(root: Path | None = None, *, check: bool = False, names: list[str] | None = None) -> AssignReport:
+    """Generates `notebooks/` from `solutions/` (or, with `check=True`, verifies it).
+
+    Args:
+        root: the repository root (found from the cwd by default).
+        check: write nothing; report stale, leaking or orphaned student notebooks.
+        names: restrict to these notebook file names.
+    """
+    root = repo_root(root)
+    sources = sorted((root / "solutions").glob("*.ipynb"))
+    if names:
+        sources = [p for p in sources if p.name in names or p.stem in names]
+    out_dir = root / "notebooks"
+    report = AssignReport([], [], [], [])
+    for src in sources:
+        nb = read_notebook(src)
+        validate_source(nb, name=str(src.relative_to(root)))
+        student = generate_student_notebook(nb)
+        target = out_dir / src.name
+        text = _dumps(student)
+        if check:
+            if not target.exists() or target.read_text() != text:
+                report.stale.append(str(target.relative_to(root)))
+            if target.exists():
+                report.leaked += [f"{target.relative_to(root)}: {m}"
+                                  for m in leaks(read_notebook(target), nb)]
+        else:
+            out_dir.mkdir(exist_ok=True)
+            target.write_text(text)
+            report.written.append(str(target.relative_to(root)))
+    if not names:
+        source_names = {p.name for p in sources}
+        report.orphans = [f"notebooks/{p.name}" for p in sorted(out_dir.glob("*.ipynb"))
+                          if p.name not in source_names]
+    return report

@@ -1,0 +1,124 @@
+"""The `rnn-course` command.
+
+    rnn-course doctor            environment, device and data report to paste into a help forum
+    rnn-course assign            regenerate notebooks/ from solutions/
+    rnn-course assign --check    fail if notebooks/ is stale or leaks solutions / hidden tests
+    rnn-course data --verify     check the bundled corpora's sha256
+    rnn-course grade ...         grade submissions (see docs/grading.md)
+
+Bad input gives one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from rnn_course.errors import CourseError
+
+
+def _doctor(args) -> int:
+    from rnn_course import corpora, device, notebook
+
+    notebook.silence_logs()
+    device.select_backend(args.backend)
+    print("rnn-course doctor")
+    print("=================")
+    rep = device.report()
+    print(rep)
+    print(f"mode         : {notebook.mode_from_env().upper()} "
+          f"(RNN_COURSE_FAST={os.environ.get('RNN_COURSE_FAST', '')!r}, "
+          f"RNN_COURSE_SCALE={os.environ.get('RNN_COURSE_SCALE', '')!r})")
+    print(f"package      : {Path(__file__).resolve().parent}")
+    print("\ndata (sha256 of the original file, checked now):")
+    bad = 0
+    for row in corpora.verify_all():
+        status = "ok" if row["ok"] else "FAILED"
+        bad += not row["ok"]
+        print(f"  {status:6s} {row['corpus']:17s} {row['file']:27s} {row['bytes'] or 0:>11,d} B  "
+              f"sha256 {row['sha256'][:16]}…")
+        if row["error"]:
+            print(f"         {row['error']}")
+    extras = {name: importlib.util.find_spec(name) is not None for name in ("nbgrader", "nbval", "jax", "torch")}
+    print("\noptional   : " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in extras.items()))
+    return 1 if bad else 0
+
+
+def _assign(args) -> int:
+    from rnn_course import assignment
+
+    report = assignment.assign(Path(args.root) if args.root else None, check=args.check, names=args.names or None)
+    if args.check:
+        for path in report.stale:
+            print(f"STALE   {path}: differs from what solutions/ generates. Fix: run `rnn-course assign`.")
+        for item in report.leaked:
+            print(f"LEAK    {item}")
+        for path in report.orphans:
+            print(f"ORPHAN  {path}: has no source in solutions/. Fix: delete it or add its solution.")
+        print("notebooks/ is up to date and leaks nothing." if report.ok else "assign --check FAILED")
+        return 0 if report.ok else 1
+    for path in report.written:
+        print(f"wrote {path}")
+    for path in report.orphans:
+        print(f"warning: {path} has no source in solutions/")
+    return 0
+
+
+def _data(args) -> int:
+    from rnn_course import corpora
+
+    if args.bundle:
+        manifest = corpora.bundle(args.bundle)
+        print(f"bundled {sum(len(v) for v in manifest.values())} files into {corpora.DATA_DIR}")
+        return 0
+    rows = corpora.verify_all()
+    for row in rows:
+        print(f"{'ok' if row['ok'] else 'FAILED':6s} {row['corpus']:17s} {row['file']} {row['error']}")
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnn-course", description="The recurrent-neural-network course helper.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("doctor", help="print an environment, device and data report")
+    p.add_argument("--backend", help="Keras backend to report on (default: KERAS_BACKEND or tensorflow)")
+    p.set_defaults(func=_doctor)
+
+    p = sub.add_parser("assign", help="generate notebooks/ from solutions/ with nbgrader's preprocessors")
+    p.add_argument("names", nargs="*", help="only these notebooks (file names or stems)")
+    p.add_argument("--check", action="store_true", help="write nothing; fail if notebooks/ is stale or leaks")
+    p.add_argument("--root", help="repository root (default: found from the current directory)")
+    p.set_defaults(func=_assign)
+
+    p = sub.add_parser("data", help="verify (or, for maintainers, bundle) the corpora")
+    p.add_argument("--verify", action="store_true", help="check every file's sha256 (the default)")
+    p.add_argument("--bundle", metavar="SHARED_DATA", help="compress a shared/data folder into the package")
+    p.set_defaults(func=_data)
+
+    if importlib.util.find_spec("rnn_course.grading") is not None:
+        from rnn_course import grading
+
+        grading.register_cli(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CourseError, FileNotFoundError) as err:
+        print(f"rnn-course {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except ImportError as err:
+        print(f"rnn-course {args.command}: error: {err}. Expected the instructor extra: "
+              "`pip install -e '.[instructor]'`.", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
