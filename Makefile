@@ -43,7 +43,7 @@ notebooks: setup                 ## regenerate notebooks/ from solutions/
 check-notebooks: setup           ## fail if notebooks/ is stale or leaks solutions
 	$(BIN)/rnn-course assign --check
 solutions-outputs: setup         ## re-execute solutions/ in full mode so instructors read real outputs
-	$(BIN)/python -m rnn_course.execute solutions/*.ipynb
+	$(BIN)/rnn-course run --save solutions/*.ipynb
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -79,7 +79,7 @@ def validate_source(nb, name: str = "notebook") -> None:
     try:
         MetadataValidatorV3().validate_nb(nb)
     except ValidationError as err:
-        fail(f"nbgrader metadata is invalid: {err}")
+        fail(f"nbgrader metadata is invalid: {str(err).splitlines()[0]}")
 
     first = nb.cells[0]
     if first.cell_type != "code" or first.source != SETUP_CELL or not _meta(first).get("locked"):
@@ -89,23 +89,24 @@ def validate_source(nb, name: str = "notebook") -> None:
     for i, cell in enumerate(nb.cells):
         meta = _meta(cell)
         gid = meta.get("grade_id")
+        where = f"cell {i} ({gid!r})" if gid else f"cell {i}"
+        for kind, (begin, end) in MARKERS.items():
+            n_begin, n_end = cell.source.count(begin), cell.source.count(end)
+            if n_begin != n_end:
+                fail(f"{where} has {n_begin} '{begin}' but {n_end} '{end}'. Expected them in pairs.")
+            if n_begin and kind == "solution" and not meta.get("solution"):
+                fail(f"{where} has '{begin}' but is not a solution cell. Expected nbgrader solution: true.")
+            if n_begin and kind == "hidden" and not meta.get("grade"):
+                fail(f"{where} has '{begin}' but is not a grade cell. Expected nbgrader grade: true.")
         if gid is None:
             continue
         if not GRADE_ID.match(gid):
-            fail(f"cell {i} has grade_id {gid!r}. Expected lowercase letters, digits and '_', like 'q2_1_rnn_cell'.")
+            fail(f"{where} has grade_id {gid!r}. Expected lowercase letters, digits and '_', like 'q2_1_rnn_cell'.")
         ids[gid] = i
         if meta.get("grade"):
             points = meta.get("points")
             if not isinstance(points, (int, float)) or points <= 0:
                 fail(f"grade cell {gid!r} has points={points!r}. Expected a positive number.")
-        for kind, (begin, end) in MARKERS.items():
-            n_begin, n_end = cell.source.count(begin), cell.source.count(end)
-            if n_begin != n_end:
-                fail(f"cell {gid!r} has {n_begin} '{begin}' but {n_end} '{end}'. Expected them in pairs.")
-            if n_begin and kind == "solution" and not meta.get("solution"):
-                fail(f"cell {gid!r} has '{begin}' but is not a solution cell. Expected solution: true.")
-            if n_begin and kind == "hidden" and not meta.get("grade"):
-                fail(f"cell {gid!r} has '{begin}' but is not a grade cell. Expected grade: true.")
     for gid, i in ids.items():
         meta = _meta(nb.cells[i])
         if meta.get("solution") and not meta.get("grade") and nb.cells[i].cell_type == "code":

@@ -1,0 +1,144 @@
+"""Student-notebook generation (nbgrader's preprocessors) and its guard rails."""
+
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from rnn_course import assignment
+from rnn_course.errors import NotebookFormatError
+from rnn_course.notebook import SETUP_CELL
+
+
+def _meta(grade_id, *, grade=False, solution=False, locked=False, points=None):
+    meta = {"grade": grade, "solution": solution, "locked": locked, "grade_id": grade_id, "schema_version": 3}
+    if points is not None:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+def make_source_nb():
+    """A small instructor notebook: setup, one exercise, its tests with a hidden part."""
+    setup = new_code_cell(SETUP_CELL, metadata=_meta("setup", locked=True))
+    intro = new_markdown_cell("# Exercise\nWrite `double`.")
+    answer = new_code_cell(
+        "def double(x):\n    ### BEGIN SOLUTION\n    doubled_value_secret = 2 * x\n    return doubled_value_secret\n"
+        "    ### END SOLUTION",
+        metadata=_meta("q1_1_double", solution=True))
+    tests = new_code_cell(
+        "assert double(2) == 4\n### BEGIN HIDDEN TESTS\nassert double(-3) == -6, 'hidden_check_secret'\n"
+        "### END HIDDEN TESTS",
+        metadata=_meta("q1_1_double_tests", grade=True, locked=True, points=2))
+    return new_notebook(cells=[setup, intro, answer, tests],
+                        metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                 "display_name": "Python 3"}})
+
+
+def test_student_version_clears_solutions_and_hidden_tests():
+    source = make_source_nb()
+    student = assignment.generate_student_notebook(source)
+    text = nbformat.writes(student)
+    assert "doubled_value_secret" not in text and "hidden_check_secret" not in text
+    assert "raise NotImplementedError()" in student.cells[2].source
+    assert "assert double(2) == 4" in student.cells[3].source
+    assert student.cells[3].metadata.nbgrader["checksum"]  # ComputeChecksums ran
+    assert student.cells[0].metadata.nbgrader["locked"] and student.cells[3].metadata.nbgrader["locked"]
+    assert "doubled_value_secret" in source.cells[2].source  # the source is untouched
+    assert assignment.leaks(student, source) == []
+
+
+def test_leak_detection_finds_markers_and_solution_lines():
+    source = make_source_nb()
+    student = assignment.generate_student_notebook(source)
+    student.cells.append(new_code_cell("    doubled_value_secret = 2 * x"))
+    student.cells.append(new_code_cell("### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS"))
+    found = assignment.leaks(student, source)
+    assert any("solution/hidden-test text" in f for f in found)
+    assert any("BEGIN HIDDEN TESTS" in f for f in found)
+
+
+@pytest.mark.parametrize("breakage, match", [
+    (lambda nb: nb.cells[3].metadata.nbgrader.update(grade_id="q1_1_double"), "Duplicate grade id"),
+    (lambda nb: nb.cells[3].metadata.nbgrader.pop("points"), "does not have points"),
+    (lambda nb: nb.cells[3].metadata.nbgrader.update(points=0), "Expected a positive number"),
+    (lambda nb: nb.cells[3].metadata.nbgrader.update(schema_version=2), "Expected 3"),
+    (lambda nb: nb.cells[3].metadata.nbgrader.update(grade_id="q1 tests"), "does not match"),
+    (lambda nb: nb.cells[3].metadata.nbgrader.update(grade_id="Q1_Double_tests"), "lowercase"),
+    (lambda nb: setattr(nb.cells[0], "source", "import os"), "locked setup cell"),
+    (lambda nb: nb.cells.pop(3), "has no test cell"),
+    (lambda nb: setattr(nb.cells[2], "source", nb.cells[2].source.replace("### END SOLUTION", "")),
+     "in pairs"),
+    (lambda nb: nb.cells[1].update(source="### BEGIN SOLUTION\nx\n### END SOLUTION"), "not a solution cell"),
+])
+def test_broken_metadata_gets_one_clear_error(breakage, match):
+    nb = make_source_nb()
+    assignment.validate_source(nb, "fixture.ipynb")
+    breakage(nb)
+    with pytest.raises(NotebookFormatError, match=match) as info:
+        assignment.validate_source(nb, "fixture.ipynb")
+    assert str(info.value).startswith("fixture.ipynb: ")
+
+
+@pytest.fixture
+def course_copy(tmp_path, repo_root):
+    """A throwaway copy of the course's notebooks, to edit without touching the repo."""
+    for name in ("solutions", "notebooks"):
+        shutil.copytree(repo_root / name, tmp_path / name)
+    shutil.copy(repo_root / "pyproject.toml", tmp_path)
+    return tmp_path
+
+
+def _assign(root, *args):
+    return subprocess.run([sys.executable, "-m", "rnn_course.cli", "assign", "--root", str(root), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_repository_notebooks_are_up_to_date(repo_root):
+    report = assignment.assign(repo_root, check=True)
+    assert report.ok, (report.stale, report.leaked, report.orphans)
+    assert {p.name for p in (repo_root / "solutions").glob("*.ipynb")} == \
+           {p.name for p in (repo_root / "notebooks").glob("*.ipynb")}
+
+
+def test_editing_a_solution_without_regenerating_fails_the_check(course_copy):
+    assert _assign(course_copy, "--check").returncode == 0
+    path = course_copy / "solutions" / "00_setup.ipynb"
+    nb = nbformat.read(str(path), 4)
+    nb.cells[1].source += "\n\nOne more sentence from the instructor."
+    nbformat.write(nb, str(path))
+    run = _assign(course_copy, "--check")
+    assert run.returncode == 1
+    assert "STALE   notebooks/00_setup.ipynb" in run.stdout
+    assert _assign(course_copy).returncode == 0  # regenerating fixes it
+    assert _assign(course_copy, "--check").returncode == 0
+
+
+def test_leaked_solution_and_orphans_fail_the_check(course_copy):
+    source = make_source_nb()
+    nbformat.write(source, str(course_copy / "solutions" / "99_fixture.ipynb"))
+    assert _assign(course_copy).returncode == 0
+    student_path = course_copy / "notebooks" / "99_fixture.ipynb"
+    student = nbformat.read(str(student_path), 4)
+    student.cells[2].source = source.cells[2].source  # paste the solution back in
+    nbformat.write(student, str(student_path))
+    (course_copy / "notebooks" / "98_stray.ipynb").write_text(student_path.read_text())
+    run = _assign(course_copy, "--check")
+    assert run.returncode == 1
+    assert "LEAK    notebooks/99_fixture.ipynb" in run.stdout
+    assert "ORPHAN  notebooks/98_stray.ipynb" in run.stdout
+
+
+def test_broken_source_notebook_is_one_line_exit_2(course_copy):
+    nb = make_source_nb()
+    nb.cells[3].metadata.nbgrader["grade_id"] = "q1_1_double"
+    nbformat.write(nb, str(course_copy / "solutions" / "99_fixture.ipynb"))
+    run = _assign(course_copy)
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "Duplicate grade id" in run.stderr
+    assert "Traceback" not in run.stderr
+    (course_copy / "solutions" / "99_fixture.ipynb").write_text("{not json")
+    run = _assign(course_copy)
+    assert run.returncode == 2 and "not a readable Jupyter notebook" in run.stderr
