@@ -241,7 +241,8 @@ SENTIMENT_FRACTIONS = (0.8, 0.1, 0.1)
 def load_sentiment(split: str = "train", *, seed: int = 0, source: str = "bundled") -> SentimentData:
     """The UCI sentiment sentences, split 80/10/10, stratified by (site, label).
 
-    The split depends only on `seed`, so every student gets the same one.
+    The split (and the shuffled order within it) depends only on `seed`, so every
+    student gets the same one.
 
     Args:
         split: `"train"`, `"valid"` or `"test"`.
@@ -265,6 +266,7 @@ def load_sentiment(split: str = "train", *, seed: int = 0, source: str = "bundle
             cut = {"train": order[:n_train], "valid": order[n_train:n_train + n_valid],
                    "test": order[n_train + n_valid:]}[split]
             chosen.extend((stratum[i][0], label, site) for i in sorted(cut))
+    chosen = [chosen[i] for i in rng.permutation(len(chosen))]  # no site/label blocks in batches
     return SentimentData(
         sentences=[s for s, _, _ in chosen],
         labels=np.array([lab for _, lab, _ in chosen], dtype=np.int32),
