@@ -3,6 +3,7 @@
     rnn-course doctor            environment, device and data report to paste into a help forum
     rnn-course assign            regenerate notebooks/ from solutions/
     rnn-course assign --check    fail if notebooks/ is stale or leaks solutions / hidden tests
+    rnn-course run NB --save     execute a notebook (full mode by default), store outputs, print its time
     rnn-course data --verify     check the bundled corpora's sha256
     rnn-course grade ...         grade submissions (see docs/grading.md)
 
@@ -80,6 +81,21 @@ def _data(args) -> int:
     return 0 if all(r["ok"] for r in rows) else 1
 
 
+def _run(args) -> int:
+    from rnn_course.execution import run_notebook
+
+    status = 0
+    for path in args.notebooks:
+        result = run_notebook(path, mode=args.mode, cell_timeout=args.cell_timeout,
+                              allow_errors=True, save=args.save)
+        print(f"{path}: {result.seconds:.1f} s in {args.mode.upper()} mode, "
+              f"{len(result.errors)} failing cell(s){' (outputs saved)' if args.save else ''}")
+        for index, message in result.errors:
+            print(f"  cell {index}: {message}")
+        status |= bool(result.errors)
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnn-course", description="The recurrent-neural-network course helper.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,15 +110,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="repository root (default: found from the current directory)")
     p.set_defaults(func=_assign)
 
+    p = sub.add_parser("run", help="execute notebooks headlessly and report the time each took")
+    p.add_argument("notebooks", nargs="+")
+    p.add_argument("--mode", choices=["fast", "full", "gpu"], default="full")
+    p.add_argument("--save", action="store_true", help="store the outputs in the notebook (instructors: solutions/)")
+    p.add_argument("--cell-timeout", type=int, default=900)
+    p.set_defaults(func=_run)
+
     p = sub.add_parser("data", help="verify (or, for maintainers, bundle) the corpora")
     p.add_argument("--verify", action="store_true", help="check every file's sha256 (the default)")
     p.add_argument("--bundle", metavar="SHARED_DATA", help="compress a shared/data folder into the package")
     p.set_defaults(func=_data)
 
-    if importlib.util.find_spec("rnn_course.grading") is not None:
-        from rnn_course import grading
+    from rnn_course import grading
 
-        grading.register_cli(sub)
+    grading.register_cli(sub)
     return parser
 
 

@@ -1,0 +1,465 @@
+"""Grading one submission: find its source, restore it, run it in the sandbox, score it.
+
+A test cell is scored the way nbgrader scores it: all its points if it ran
+without an error and without writing to stderr, 0 otherwise (a numeric result
+of the cell gives partial credit, by nbgrader's own `determine_grade`). The
+grader is stricter than nbgrader in one way: a cell whose execute reply is an
+error scores 0 even if a stray output came before the error.
+
+Before each test cell the grader runs a hidden *reset* cell: it drops the check
+modules (`rnn_course.checks` by default) from `sys.modules` and re-runs the
+import statements of the instructor's cells, so the test cell calls freshly
+imported checks even if an answer cell monkeypatched or shadowed them. If the
+reset fails, the test scores 0 (it fails closed).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+from rnn_course.grading import audit
+from rnn_course.grading.errors import GradingError, SubmissionRejected
+from rnn_course.grading.limits import (  # noqa: F401  (re-exported)
+    DEFAULT_CELL_TIMEOUT, DEFAULT_CHECK_MODULES, DEFAULT_MEMORY_MB, DEFAULT_TOTAL_TIMEOUT)
+from rnn_course.grading.restore import (
+    ANSWER, FREE, GRADE, GUARD, LOCKED, MANUAL, STUDENT, PlanCell, SourceNotebook, load_source, read_notebook,
+    restore)
+from rnn_course.grading.results import GradeResult, TestResult
+from rnn_course.grading.sandbox import package_parent, run_cells
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+OUTPUT_CHARS = 3000
+
+
+def default_solutions_dir() -> Path:
+    """`$RNN_COURSE_SOLUTIONS`, else `./solutions`, else the checkout's `solutions/`.
+
+    Raises:
+        GradingError: none of them is a folder.
+    """
+    env = os.environ.get("RNN_COURSE_SOLUTIONS")
+    candidates = ([Path(env)] if env else []) + [Path.cwd() / "solutions", Path(package_parent()) / "solutions"]
+    for folder in candidates:
+        if folder.is_dir():
+            return folder
+    raise GradingError("no solutions/ folder found (looked in " + ", ".join(map(str, candidates))
+                       + "); expected the instructor notebooks there. Pass --source or set RNN_COURSE_SOLUTIONS.")
+
+
+def find_source(submission: str | Path, solutions_dir: str | Path | None = None) -> Path:
+    """The instructor notebook in `solutions/` that a submission's file name refers to.
+
+    The name may carry a copy suffix or a student prefix, as long as exactly
+    one source name fits: `02_rnn_language_models (3).ipynb`,
+    `alice_02_rnn_language_models.ipynb`, `Copy of 02_rnn_language_models.ipynb`.
+
+    Raises:
+        GradingError: no source name, or more than one, is in the file name.
+    """
+    folder = Path(solutions_dir) if solutions_dir else default_solutions_dir()
+    sources = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
+    if not sources:
+        raise GradingError(f"{folder} has no .ipynb files; expected the instructor notebooks (solutions/).")
+    submission = Path(submission)
+    if (folder / submission.name).is_file():
+        return folder / submission.name
+    stem = submission.stem.lower()
+    matches = []
+    for src in sources:
+        for m in re.finditer(re.escape(src.stem.lower()), stem):
+            before = m.start() == 0 or not stem[m.start() - 1].isalnum()
+            after = m.end() == len(stem) or not stem[m.end()].isalnum()
+            if before and after:
+                matches.append(src)
+                break
+    if len(matches) > 1:
+        longest = max(len(p.stem) for p in matches)
+        matches = [p for p in matches if len(p.stem) == longest]
+    if len(matches) == 1:
+        return matches[0]
+    names = ", ".join(p.name for p in (matches or sources)[:6])
+    if matches:
+        raise GradingError(f"{submission.name} fits more than one source notebook ({names}); pass --source.")
+    raise GradingError(f"cannot tell which notebook {submission.name} is: its name contains none of "
+                       f"{names}{' ...' if len(sources) > 6 else ''} (in {folder}); rename it or pass --source.")
+
+
+# ---------------------------------------------------------------------- reset cells
+def _trusted(stmt: ast.stmt, check_modules) -> bool:
+    names = []
+    if isinstance(stmt, ast.Import):
+        names = [a.name for a in stmt.names]
+    elif isinstance(stmt, ast.ImportFrom) and stmt.module:
+        names = [stmt.module] + [f"{stmt.module}.{a.name}" for a in stmt.names]
+    return any(n == m or n.startswith(m + ".") for n in names for m in check_modules)
+
+
+def locate_module(name: str, search_path: list[str]) -> tuple[str, list[str] | None] | None:
+    """Where the kernel would import `name` from, found without importing it.
+
+    Returns:
+        `(origin, package_folders)` (folders None for a plain module), or None
+        if it is not found as a file.
+    """
+    from importlib.machinery import PathFinder
+
+    parts = name.split(".")
+    path, spec = list(search_path), None
+    for i in range(len(parts)):
+        spec = PathFinder.find_spec(".".join(parts[:i + 1]), path)
+        if spec is None:
+            return None
+        if i < len(parts) - 1:
+            if not spec.submodule_search_locations:
+                return None
+            path = list(spec.submodule_search_locations)
+    if not spec.origin or not os.path.isfile(spec.origin):
+        return None
+    locations = list(spec.submodule_search_locations) if spec.submodule_search_locations else None
+    return spec.origin, locations
+
+
+def pin_check_modules(check_modules, env: dict[str, str] | None) -> list[tuple[str, str, list[str] | None]]:
+    """The files the kernel's check modules must come from: `(name, origin, package_folders)`."""
+    from rnn_course.grading.sandbox import kernel_environment
+
+    kpath = kernel_environment(env, "-").get("PYTHONPATH", "")
+    search = [p for p in kpath.split(os.pathsep) if p] + [p for p in sys.path if p and os.path.isdir(p)]
+    pinned = []
+    for name in check_modules:
+        found = locate_module(name, search)
+        if found is not None:
+            pinned.append((name, found[0], found[1]))
+    return pinned
+
+
+def fingerprint(pinned) -> dict[str, str]:
+    """sha256 of every file of the pinned check modules (to notice a notebook rewriting them)."""
+    files = set()
+    for _, origin, locations in pinned:
+        files.add(Path(origin))
+        for folder in locations or []:
+            files.update(p for p in Path(folder).rglob("*.py") if "__pycache__" not in p.parts)
+    out = {}
+    for f in sorted(files):
+        try:
+            out[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
+        except OSError:
+            out[str(f)] = "unreadable"
+    return out
+
+
+#: Runs first in the kernel: the scratch working folder is not an import
+#: location, so a notebook cannot shadow a module by writing a file there.
+PRELUDE = (
+    "import os as __rnn_course_os, sys as __rnn_course_sys\n"
+    "__rnn_course_sys.path[:] = [p for p in __rnn_course_sys.path\n"
+    "                            if p not in ('', '.', __rnn_course_os.getcwd())]\n"
+    "del __rnn_course_os, __rnn_course_sys\n"
+)
+
+
+def reset_source(check_modules, imports: list[str], pinned=()) -> str:
+    """The hidden cell that runs before a test cell: fresh check modules, re-bound imports.
+
+    Check modules are dropped from `sys.modules`; those in `pinned` are loaded
+    again from the grader's own files (so nothing on the notebook's import path
+    can stand in for them). Imports of check modules must succeed (else the
+    test scores 0); the other imports of the instructor's cells are re-run if
+    they can be, to undo shadowed names.
+    """
+    lines = [
+        "def __rnn_course_grader_reset(names, pinned):",
+        "    import importlib.util, sys",
+        "    for key in list(sys.modules):",
+        "        if any(key == n or key.startswith(n + '.') for n in names):",
+        "            del sys.modules[key]",
+        "    for name, origin, folders in pinned:",
+        "        spec = importlib.util.spec_from_file_location(name, origin, submodule_search_locations=folders)",
+        "        module = importlib.util.module_from_spec(spec)",
+        "        sys.modules[name] = module",
+        "        try:",
+        "            spec.loader.exec_module(module)",
+        "        except BaseException:",
+        "            del sys.modules[name]",
+        "            raise",
+        "        parent, _, child = name.rpartition('.')",
+        "        if parent in sys.modules:",
+        "            setattr(sys.modules[parent], child, module)",
+        f"__rnn_course_grader_reset({tuple(check_modules)!r}, {[tuple(p) for p in pinned]!r})",
+        "del __rnn_course_grader_reset",
+    ]
+    for text in imports:
+        stmt = ast.parse(text).body[0]
+        if _trusted(stmt, check_modules):
+            lines.append(text)
+        else:
+            lines += ["try:", f"    {text}", "except Exception:", "    pass"]
+    return "\n".join(lines) + "\n"
+
+
+def build_run(plan: list[PlanCell], check_modules, pinned=()) -> tuple[list[dict], list[int | None]]:
+    """The code cells to run: the prelude, then the plan with a reset cell before every test cell.
+
+    Returns:
+        `(cells, owners)`: the cells for the sandbox and, for each, the index of
+        its plan cell (None for the grader's own cells).
+    """
+    cells = [{"source": PRELUDE, "replay": True, "silent": True, "role": GUARD}]
+    owners: list[int | None] = [None]
+    imports: list[str] = []
+    for k, pc in enumerate(plan):
+        if pc.cell_type != "code":
+            continue
+        if pc.role == GRADE:
+            cells.append({"source": reset_source(check_modules, list(dict.fromkeys(imports)), pinned),
+                          "replay": False, "silent": True, "role": GUARD})
+            owners.append(None)
+        cells.append({"source": pc.source, "replay": True, "role": pc.role})
+        owners.append(k)
+        if pc.role in (LOCKED, GRADE):
+            imports += audit.top_level_imports(pc.source)
+    return cells, owners
+
+
+# ---------------------------------------------------------------------- scoring
+def _clean(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def _stream(outputs: list[dict], name: str) -> str:
+    return _clean("".join(o.get("text", "") for o in outputs
+                          if o.get("output_type") == "stream" and o.get("name") == name))
+
+
+def _error_line(outputs: list[dict]) -> str:
+    for o in reversed(outputs):
+        if o.get("output_type") == "error":
+            evalue = _clean(str(o.get("evalue", ""))).strip().splitlines()
+            return f"{o.get('ename', 'Error')}: {evalue[-1] if evalue else ''}".rstrip(": ").strip()
+    return ""
+
+
+def _clip(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= OUTPUT_CHARS else "[...]\n" + text[-OUTPUT_CHARS:]
+
+
+def _cell_problem(res: dict) -> str:
+    """One line saying why a cell did not run cleanly ('' if it did)."""
+    if res["status"] in ("not_run", "timeout", "died"):
+        return res["reason"]
+    if res["status"] == "error":
+        return _error_line(res["outputs"]) or "the cell failed"
+    return ""
+
+
+def score_test(pc: PlanCell, res: dict, reset: dict | None, answer: tuple[str, dict] | None) -> TestResult:
+    """Scores one test cell from what the sandbox reported (nbgrader's rule, see the module docstring)."""
+    from nbgrader.utils import determine_grade
+
+    points = float(pc.points)
+    outputs = res.get("outputs", [])
+    hint = _stream(outputs, "stdout").strip()
+    why = ""
+    score = 0.0
+    if res["status"] == "not_run":
+        why = res["reason"]
+    elif reset is not None and reset["status"] != "ok":
+        why = ("0 points: the grader could not re-import the check modules before this test ("
+               + (_cell_problem(reset) or "it failed") + ")")
+    elif res["status"] in ("timeout", "died", "error") or _error_line(outputs):
+        why = _cell_problem(res) or _error_line(outputs)
+    elif res.get("stderr") or _stream(outputs, "stderr"):
+        first = (_stream(outputs, "stderr").strip().splitlines() or ["(truncated)"])[0][:200]
+        why = f"0 points: this test cell wrote to stderr, which nbgrader scores as a failure: {first!r}"
+    else:
+        cell = nbformat.v4.new_code_cell(pc.source, metadata={"nbgrader": {
+            "grade": True, "solution": False, "locked": True, "points": points, "grade_id": pc.grade_id}})
+        cell.outputs = [nbformat.from_dict(o) for o in outputs]
+        try:
+            awarded, _ = determine_grade(cell)
+            score = float(awarded if awarded is not None else 0.0)
+        except (ValueError, KeyError, TypeError) as err:
+            why = f"0 points: the cell's result is not a valid partial score ({err})"
+        if not why and score < points:
+            why = f"partial credit: the cell returned {_fmt(score)} of {_fmt(points)} points"
+    reason = why.strip().splitlines()[0] if why.strip() else ""
+    if why and answer is not None and _cell_problem(answer[1]):
+        why += f"\n(answer cell {answer[0]}: {_cell_problem(answer[1])})"
+    text = "\n".join(x for x in (hint, why) if x) or "passed"
+    return TestResult(grade_id=pc.grade_id, score=score, max_score=points, output=_clip(text),
+                      hidden=pc.hidden, execution_time=float(res.get("elapsed", 0.0)), reason=reason)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _label(plan: list[PlanCell], k: int | None, owners: list[int | None], j: int) -> str:
+    if k is None:
+        if j == 0:
+            return "the grader's prelude"
+        nxt = next((plan[owners[i]].grade_id for i in range(j + 1, len(owners)) if owners[i] is not None), "?")
+        return f"the grader's check reset before {nxt}"
+    pc = plan[k]
+    if pc.role == STUDENT:
+        prev = next((plan[i].grade_id for i in range(k - 1, -1, -1) if plan[i].grade_id), None)
+        return f"a cell you added{f' after {prev}' if prev else ' at the top'}"
+    kind = {LOCKED: "locked cell", GRADE: "test cell", ANSWER: "answer cell", MANUAL: "answer cell",
+            FREE: "cell"}.get(pc.role, "cell")
+    return f"{kind} {pc.grade_id}"
+
+
+# ---------------------------------------------------------------------- the API
+def _check_options(cell_timeout, total_timeout, memory_limit_mb) -> None:
+    for name, value in (("cell_timeout", cell_timeout), ("total_timeout", total_timeout)):
+        if not isinstance(value, (int, float)) or value <= 0:
+            raise GradingError(f"{name}={value!r}; expected a positive number of seconds.")
+    if memory_limit_mb is not None and (not isinstance(memory_limit_mb, (int, float)) or memory_limit_mb < 256):
+        raise GradingError(f"memory_limit_mb={memory_limit_mb!r}; expected at least 256 (MB) or None for no limit.")
+
+
+def grade_notebook(submission_path: str | Path, source_path: str | Path | None = None, *,
+                   cell_timeout: float = DEFAULT_CELL_TIMEOUT, total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+                   memory_limit_mb: int | None = DEFAULT_MEMORY_MB, env: dict[str, str] | None = None,
+                   solutions_dir: str | Path | None = None, check_modules=DEFAULT_CHECK_MODULES,
+                   kernel_user: str | None = None, max_restarts: int = 3) -> GradeResult:
+    """Grades one submitted notebook against its instructor source.
+
+    Args:
+        submission_path: the student's `.ipynb`.
+        source_path: the instructor notebook; by default the notebook in
+            `solutions_dir` whose name the submission's file name contains.
+        cell_timeout: seconds one cell may run before it is stopped (it scores 0,
+            the rest of the notebook goes on).
+        total_timeout: seconds the whole notebook may run; cells not reached score 0.
+        memory_limit_mb: the kernel's address-space limit (RLIMIT_AS) in MB, or None.
+        env: extra environment variables for the kernel. `RNN_COURSE_FAST=1` is
+            set unless `env` overrides it.
+        solutions_dir: where to look for the source (default: see `default_solutions_dir`).
+        check_modules: modules re-imported fresh before every test cell.
+        kernel_user: run the kernel as this unprivileged user (needs root; used
+            by the Gradescope autograder).
+        max_restarts: how many times a kernel that died or hung is replaced.
+
+    Returns:
+        A `GradeResult`. A submission that cannot be run (not a notebook, the
+        wrong assignment) gets score 0 and `rejected` set to the reason.
+
+    Raises:
+        GradingError: the submission file does not exist, the source cannot be
+            found or read, an option is invalid, or the kernel cannot start.
+
+    Example:
+
+    >>> result = grade_notebook("submissions/alice/02_rnn_language_models.ipynb")  # doctest: +SKIP
+    >>> print(result.summary())  # doctest: +SKIP
+    >>> result.write_gradescope("results.json")  # doctest: +SKIP
+    """
+    start = time.monotonic()
+    submission = Path(submission_path)
+    if not submission.is_file():
+        raise GradingError(f"submission {submission} does not exist or is not a file; expected a .ipynb file.")
+    _check_options(cell_timeout, total_timeout, memory_limit_mb)
+    check_modules = (check_modules,) if isinstance(check_modules, str) else tuple(check_modules)
+    if not all(isinstance(m, str) and m for m in check_modules):
+        raise GradingError(f"check_modules={check_modules!r}; expected module names like 'rnn_course.checks'.")
+    src_path = Path(source_path) if source_path else find_source(submission, solutions_dir)
+    source: SourceNotebook = load_source(src_path)
+    try:
+        nb, notes = read_notebook(submission)
+        plan, restore_notes = restore(source, nb)
+    except SubmissionRejected as err:
+        return rejected_result(submission, source, str(err), elapsed=time.monotonic() - start)
+    notes += restore_notes
+    manual = [pc for pc in plan if pc.role == MANUAL]
+    if manual:
+        notes.append("graded by hand, not here: " + ", ".join(pc.grade_id for pc in manual))
+
+    pinned = pin_check_modules(check_modules, env)
+    before = fingerprint(pinned)
+    cells, owners = build_run(plan, check_modules, pinned)
+    modules = audit.module_names([c["source"] for c in cells])
+    flags = []
+    for j, k in enumerate(owners):
+        if k is not None and plan[k].role in (ANSWER, FREE, MANUAL, STUDENT):
+            flags += [f"{_label(plan, k, owners, j)}: {f}" for f in audit.scan(plan[k].source, modules)]
+
+    report = run_cells(cells, cell_timeout=cell_timeout, total_timeout=total_timeout,
+                       memory_limit_mb=memory_limit_mb, env=env, kernel_user=kernel_user,
+                       max_restarts=max_restarts)
+    results = report["cells"]
+    changed = [f for f, digest in fingerprint(pinned).items() if before.get(f) != digest]
+    by_plan = {k: j for j, k in enumerate(owners) if k is not None}
+    tests = []
+    for k, pc in enumerate(plan):
+        if pc.role != GRADE:
+            continue
+        j = by_plan[k]
+        reset = results[j - 1] if j > 0 and owners[j - 1] is None else None
+        answer_id = pc.grade_id[:-len("_tests")] if pc.grade_id.endswith("_tests") else None
+        answer = None
+        if answer_id:
+            ka = next((i for i, p in enumerate(plan) if p.grade_id == answer_id and p.cell_type == "code"), None)
+            if ka is not None:
+                answer = (answer_id, results[by_plan[ka]])
+        tests.append(score_test(pc, results[j], reset, answer))
+
+    def relabel(event: str) -> str:
+        return re.sub(r"cell (\d+)", lambda m: _label(plan, owners[int(m.group(1))], owners, int(m.group(1)))
+                      if int(m.group(1)) < len(owners) else m.group(0), event)
+
+    executed = _executed_notebook(plan, owners, results, tests)
+    score = round(sum(t.score for t in tests), 6)
+    error = None
+    if changed:
+        error = (f"the check module file {changed[0]} changed while this notebook ran"
+                 f"{f' (and {len(changed) - 1} more)' if len(changed) > 1 else ''}; its scores cannot be "
+                 "trusted. Restore the file and grade it again, as an unprivileged user (kernel_user).")
+        flags.append("rewrote a check module's file on disk: " + ", ".join(changed[:3]))
+    return GradeResult(submission=submission, source=src_path, score=score, max_score=source.max_score,
+                       tests=tests, notes=notes, events=[relabel(e) for e in report["events"]], flags=flags,
+                       error=error, elapsed=time.monotonic() - start, notebook=executed)
+
+
+def rejected_result(submission: str | Path, source: SourceNotebook, reason: str, *,
+                    elapsed: float = 0.0) -> GradeResult:
+    """The result of a submission that could not be run: 0 on every test, with the reason."""
+    tests = [TestResult(grade_id=c.grade_id, score=0.0, max_score=c.points, hidden=c.hidden,
+                        output=f"not run: {reason}") for c in source.grade_cells]
+    return GradeResult(submission=Path(submission), source=source.path, score=0.0, max_score=source.max_score,
+                       tests=tests, rejected=reason, elapsed=elapsed)
+
+
+def _executed_notebook(plan, owners, results, tests):
+    """The restored notebook with its outputs and each test's score in its metadata."""
+    by_plan = {k: j for j, k in enumerate(owners) if k is not None}
+    scores = {t.grade_id: t for t in tests}
+    cells = []
+    for k, pc in enumerate(plan):
+        meta = {"rnn_course_grader": {"role": pc.role, "origin": pc.origin}}
+        if pc.grade_id:
+            meta["rnn_course_grader"]["grade_id"] = pc.grade_id
+        if pc.grade_id in scores:
+            meta["rnn_course_grader"].update(score=scores[pc.grade_id].score, points=pc.points)
+        if pc.cell_type == "code":
+            cell = nbformat.v4.new_code_cell(pc.source, metadata=meta)
+            res = results[by_plan[k]]
+            cell.outputs = [nbformat.from_dict(o) for o in res.get("outputs", [])]
+            if res["status"] in ("timeout", "died", "not_run"):
+                cell.outputs.append(nbformat.v4.new_output("stream", name="stdout",
+                                                           text=f"[grader] {res['reason']}\n"))
+        else:
+            cell = nbformat.v4.new_markdown_cell(pc.source, metadata=meta)
+        cells.append(cell)
+    return nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}})

@@ -1,0 +1,307 @@
+"""Grade results: per-test scores, the terminal summary, Gradescope's results.json and CSV rows.
+
+The Gradescope format follows the autograder specification
+(https://gradescope-autograders.readthedocs.io/en/latest/specs/): a top-level
+`score`, `execution_time`, `output`, `visibility`, `stdout_visibility`,
+`extra_data` and a `tests` list whose entries have `name`, `number`, `score`,
+`max_score`, `status` (`passed`/`failed`), `output`, `visibility`, `tags` and
+`extra_data`. `RESULTS_SCHEMA` is that specification as a JSON schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
+
+_VIS = {"enum": list(VISIBILITIES)}
+_FORMAT = {"enum": ["text", "html", "simple_format", "md", "ansi"]}
+#: The Gradescope results.json specification as a JSON schema (draft 7).
+RESULTS_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "additionalProperties": False,
+    "anyOf": [{"required": ["score"]}, {"required": ["tests"]}],
+    "properties": {
+        "score": {"type": "number"},
+        "execution_time": {"type": "number", "minimum": 0},
+        "output": {"type": "string"},
+        "output_format": _FORMAT,
+        "test_output_format": _FORMAT,
+        "test_name_format": _FORMAT,
+        "visibility": _VIS,
+        "stdout_visibility": _VIS,
+        "extra_data": {"type": "object"},
+        "tests": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "score": {"type": "number"},
+                    "max_score": {"type": "number"},
+                    "status": {"enum": ["passed", "failed"]},
+                    "name": {"type": "string"},
+                    "name_format": _FORMAT,
+                    "number": {"type": "string"},
+                    "output": {"type": "string"},
+                    "output_format": _FORMAT,
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "visibility": _VIS,
+                    "extra_data": {"type": "object"},
+                },
+            },
+        },
+        "leaderboard": {
+            "type": "array",
+            "items": {"type": "object", "required": ["name", "value"],
+                      "properties": {"name": {"type": "string"}, "order": {"enum": ["asc", "desc"]}}},
+        },
+    },
+}
+
+_NUMBER = re.compile(r"^q(\d+)(?:_(\d+))?")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+@dataclasses.dataclass
+class TestResult:
+    """The result of one autograded test cell.
+
+    Attributes:
+        grade_id: the test cell's nbgrader `grade_id`.
+        score: points awarded (nbgrader's rule: all of them if the cell ran
+            without an error and without writing to stderr, else 0; a numeric
+            result of the cell gives partial credit).
+        max_score: the cell's points.
+        output: the hint the check printed and the error's last line, or why
+            the cell scored 0 without running.
+        hidden: True if the cell has hidden tests.
+        execution_time: seconds the cell ran.
+        reason: one line saying why the cell lost points ('' if it did not).
+    """
+
+    __test__ = False  # not a pytest test class
+
+    grade_id: str
+    score: float
+    max_score: float
+    output: str
+    hidden: bool = False
+    execution_time: float = 0.0
+    reason: str = ""
+
+    @property
+    def status(self) -> str:
+        """`passed` if the cell earned all its points, else `failed`."""
+        return "passed" if self.max_score > 0 and self.score >= self.max_score else "failed"
+
+    @property
+    def number(self) -> str | None:
+        """`q2_1_rnn_cell_tests` -> `2.1` (Gradescope orders tests by it)."""
+        m = _NUMBER.match(self.grade_id)
+        if not m:
+            return None
+        return m.group(1) + (f".{m.group(2)}" if m.group(2) else "")
+
+    def to_gradescope(self, visibility: str, hidden_visibility: str) -> dict:
+        entry = {
+            "name": self.grade_id + (" (hidden tests)" if self.hidden else ""),
+            "score": self.score,
+            "max_score": self.max_score,
+            "status": self.status,
+            "output": self.output,
+            "visibility": hidden_visibility if self.hidden else visibility,
+            "tags": ["hidden"] if self.hidden else [],
+            "extra_data": {"grade_id": self.grade_id, "execution_time": round(self.execution_time, 3)},
+        }
+        if self.number:
+            entry["number"] = self.number
+        return entry
+
+
+@dataclasses.dataclass
+class GradeResult:
+    """Everything the grader found out about one submission.
+
+    Attributes:
+        submission: the graded file.
+        source: the instructor notebook it was graded against (None if unknown).
+        score: total points.
+        max_score: points available (autograded test cells only).
+        tests: one `TestResult` per test cell, in notebook order.
+        notes: what the grader changed or noticed (restored cells, upgrades).
+        events: what happened to the kernel (deaths, restarts, timeouts).
+        flags: code that could tamper with grading, for review (no effect on the score).
+        rejected: why the submission was not run (score 0), or None.
+        error: why grading failed for a reason that is not the student's (a
+            missing source, a kernel that cannot start), or None.
+        elapsed: seconds spent grading.
+        notebook: the restored notebook with its outputs (None if rejected).
+    """
+
+    submission: Path
+    source: Path | None
+    score: float
+    max_score: float
+    tests: list[TestResult]
+    notes: list[str] = dataclasses.field(default_factory=list)
+    events: list[str] = dataclasses.field(default_factory=list)
+    flags: list[str] = dataclasses.field(default_factory=list)
+    rejected: str | None = None
+    error: str | None = None
+    elapsed: float = 0.0
+    notebook: object = dataclasses.field(default=None, repr=False)
+
+    @property
+    def status(self) -> str:
+        """`graded`, `rejected` (the submission's fault) or `error` (the grader's)."""
+        return "error" if self.error else "rejected" if self.rejected else "graded"
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """Points per test `grade_id`."""
+        return {t.grade_id: t.score for t in self.tests}
+
+    # ---------------------------------------------------------------- text
+    def summary(self) -> str:
+        """A readable multi-line summary for the terminal."""
+        head = f"{self.submission}: {_fmt(self.score)} / {_fmt(self.max_score)}"
+        if self.source is not None:
+            head += f"  (against {Path(self.source).name}, {self.elapsed:.1f} s)"
+        lines = [head]
+        if self.error:
+            lines.append(f"  ERROR     grading failed: {self.error}")
+        elif self.rejected:
+            lines.append(f"  REJECTED  {self.rejected}")
+        else:
+            labels = [t.grade_id + (" [hidden]" if t.hidden else "") for t in self.tests]
+            pad = max(map(len, labels), default=0)
+            for t, label in zip(self.tests, labels):
+                mark = "PASS" if t.status == "passed" else ("PART" if t.score > 0 else "FAIL")
+                why = (t.reason or t.output.strip().splitlines()[-1]) if t.output.strip() and mark != "PASS" else ""
+                why = why if len(why) <= 90 else why[:87] + "..."
+                lines.append(f"  {mark}  {label:{pad}s}  {_fmt(t.score):>4s}/{_fmt(t.max_score):<4s} {why}".rstrip())
+        lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  kernel: {e}" for e in self.events]
+        lines += [f"  REVIEW: {f}" for f in self.flags]
+        return "\n".join(lines)
+
+    def one_line(self) -> str:
+        """`alice/02_x.ipynb  7/10  (42.1 s)` plus the reason if rejected."""
+        text = f"{self.submission}  {_fmt(self.score)}/{_fmt(self.max_score)}  ({self.elapsed:.1f} s)"
+        if self.error:
+            text += f"  ERROR: {self.error}"
+        elif self.rejected:
+            text += f"  REJECTED: {self.rejected}"
+        elif self.flags:
+            text += f"  [{len(self.flags)} flag(s) to review]"
+        return text
+
+    # ---------------------------------------------------------------- Gradescope
+    def to_gradescope(self, *, visibility: str = "visible", hidden_visibility: str = "after_published",
+                      stdout_visibility: str = "hidden") -> dict:
+        """The Gradescope `results.json` content.
+
+        Args:
+            visibility: visibility of test cells without hidden tests.
+            hidden_visibility: visibility of test cells with hidden tests.
+            stdout_visibility: visibility of the autograder's stdout (which
+                holds the review flags); instructors always see it.
+
+        Raises:
+            ValueError: a visibility that Gradescope does not know.
+        """
+        for name, value in (("visibility", visibility), ("hidden_visibility", hidden_visibility),
+                            ("stdout_visibility", stdout_visibility)):
+            if value not in VISIBILITIES:
+                raise ValueError(f"{name}={value!r}; expected one of {', '.join(VISIBILITIES)}.")
+        out = [f"Autograded score: {_fmt(self.score)} / {_fmt(self.max_score)}. "
+               "A test cell earns its points if it runs without an error and without writing to stderr "
+               "(nbgrader's rule); the notebook ran in FAST mode."]
+        if self.rejected:
+            out.append(f"Your submission could not be graded: {self.rejected}")
+        if self.error:
+            out.append(f"The autograder failed (not your fault; your instructor will look at it): {self.error}")
+        out += [f"Note: {n}." for n in self.notes]
+        out += [f"Kernel: {e}." for e in self.events]
+        return {
+            "score": self.score,
+            "execution_time": round(self.elapsed, 1),
+            "output": "\n".join(out),
+            "output_format": "text",
+            "visibility": "visible",
+            "stdout_visibility": stdout_visibility,
+            "tests": [t.to_gradescope(visibility, hidden_visibility) for t in self.tests],
+            "extra_data": {"max_score": self.max_score, "status": self.status, "flags": list(self.flags),
+                           "source": Path(self.source).name if self.source else None},
+        }
+
+    def write_gradescope(self, path: str | Path, **visibility) -> Path:
+        """Writes `results.json` atomically (a fresh file renamed over `path`)."""
+        return write_atomic(path, json.dumps(self.to_gradescope(**visibility), indent=2) + "\n")
+
+    # ---------------------------------------------------------------- CSV
+    def csv_row(self) -> dict:
+        """The fixed columns of this submission's row in grades.csv."""
+        passed = sum(t.status == "passed" for t in self.tests)
+        return {
+            "submission": str(self.submission),
+            "student": student_name(self.submission, self.source),
+            "notebook": Path(self.source).name if self.source else "",
+            "score": self.score,
+            "max_score": self.max_score,
+            "percent": round(100 * self.score / self.max_score, 1) if self.max_score else 0.0,
+            "status": self.status,
+            "tests_passed": f"{passed}/{len(self.tests)}",
+            "seconds": round(self.elapsed, 1),
+            "reason": self.error or self.rejected or "",
+            "notes": " | ".join(self.notes + self.events),
+            "flags": " | ".join(self.flags),
+        }
+
+
+def student_name(submission: Path, source: Path | None) -> str:
+    """The student a file belongs to: its file-name prefix, else its folder's name.
+
+    `submissions/alice/02_x.ipynb` -> `alice`; `alice_02_x.ipynb` -> `alice`.
+    """
+    submission = Path(submission)
+    if source is not None:
+        stem, src = submission.stem, Path(source).stem
+        at = stem.lower().find(src.lower())
+        if at > 0:
+            prefix = stem[:at].strip(" _-.")
+            if prefix:
+                return prefix
+    return submission.parent.name
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Writes `text` to a new file next to `path` and renames it over `path`.
+
+    Whatever was at `path` (a file the notebook forged, a symlink) is replaced,
+    never written through.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
