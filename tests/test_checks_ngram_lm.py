@@ -1,0 +1,250 @@
+"""Mutation tests for notebook 01: each graded exercise's checks reject wrong variants.
+
+For every exercise the solution from solutions/01_ngram_language_models.ipynb passes its
+test cell, and each wrong variant below fails (a) the public check, (b) the whole test cell,
+and, for the mistakes the hidden tests are meant to catch, (c) the hidden tests alone.
+"""
+
+import collections
+import math
+
+import numpy as np
+import pytest
+
+from gradecells import answer_namespace, run_test_cell
+from rnn_course.checks import CheckFailed
+from rnn_course.checks import ngram_lm as checks
+
+NB = "01_ngram_language_models.ipynb"
+BOS, EOS = "<s>", "</s>"
+PRELUDE = {"collections": collections, "np": np, "math": math, "BOS": BOS, "EOS": EOS}
+
+
+def _total(counts, context):
+    return sum(c for g, c in counts.items() if g[:-1] == tuple(context))
+
+
+# ----------------------------------------------------------------- q1.1 count_ngrams
+def _counter(left, right):
+    def count_ngrams(sentences, n):
+        counts = collections.Counter()
+        for s in sentences:
+            padded = [BOS] * left(n) + list(s) + [EOS] * right
+            for i in range(len(padded) - n + 1):
+                counts[tuple(padded[i:i + n])] += 1
+        return counts
+    return count_ngrams
+
+
+def _list_keys(sentences, n):
+    out = collections.Counter()
+    for key, c in _counter(lambda n: n - 1, 1)(sentences, n).items():
+        out[" ".join(key)] = c
+    return out
+
+
+COUNT_MUTANTS = {
+    "pads with n <s> (off by one)": (_counter(lambda n: n, 1), True),
+    "pads with n-2 <s> (off by one)": (_counter(lambda n: max(n - 2, 0), 1), True),
+    "forgets </s>": (_counter(lambda n: n - 1, 0), True),
+    "appends two </s>": (_counter(lambda n: n - 1, 2), True),
+    "string keys instead of tuples": (_list_keys, False),
+}
+
+
+# ------------------------------------------------------------------- q1.2 mle_prob
+def _mle(denominator):
+    def mle_prob(counts, context, word):
+        context = tuple(context)
+        return counts.get(context + (word,), 0) / denominator(counts, context, word)
+    return mle_prob
+
+
+MLE_MUTANTS = {
+    "divides by the total number of n-grams": (_mle(lambda c, ctx, w: sum(c.values())), True),
+    "divides by the count of the word": (_mle(lambda c, ctx, w: max(1, sum(v for g, v in c.items() if g[-1] == w))), False),
+    "matches only the last context word": (_mle(lambda c, ctx, w: sum(v for g, v in c.items() if g[-2] == ctx[-1])), True),
+    "adds one to the denominator": (_mle(lambda c, ctx, w: _total(c, ctx) + 1), True),
+}
+
+
+# ------------------------------------------------------------------ q1.3 add_k_prob
+def _add_k(denominator, validate=True):
+    def add_k_prob(counts, context, word, k, vocab_size):
+        if validate and k <= 0:
+            raise ValueError("k")
+        c_ctx = _total(counts, context)
+        return (counts.get(tuple(context) + (word,), 0) + k) / denominator(c_ctx, k, vocab_size)
+    return add_k_prob
+
+
+ADD_K_MUTANTS = {
+    "forgets the |V|k term": (_add_k(lambda c, k, v: c if c else k * v), True),
+    "adds k once": (_add_k(lambda c, k, v: c + k), True),
+    "adds |V| instead of k|V|": (_add_k(lambda c, k, v: c + v), True),
+    "accepts k <= 0": (_add_k(lambda c, k, v: c + k * v, validate=False), False),
+}
+
+
+# ------------------------------------------------------------ q1.4 interpolated_prob
+def _interp(*, reverse=False, uniform=True, backoff=True, validate=True):
+    def interpolated_prob(counts_by_order, context, word, lambdas, vocab_size):
+        lambdas = list(lambdas)
+        if validate and (len(lambdas) < 2 or min(lambdas) < 0 or abs(sum(lambdas) - 1) > 1e-9):
+            raise ValueError("lambdas")
+        weights = [lambdas[0]] + (lambdas[1:][::-1] if reverse else lambdas[1:])
+        p = weights[0] / vocab_size if uniform else 0.0
+        for n in range(1, len(lambdas)):
+            for m in range(n, 0, -1):
+                ctx = tuple(context)[len(context) - (m - 1):] if m > 1 else ()
+                total = _total(counts_by_order[m], ctx)
+                if total:
+                    p += weights[n] * counts_by_order[m].get(ctx + (word,), 0) / total
+                    break
+                if not backoff:
+                    break
+        return p
+    return interpolated_prob
+
+
+INTERP_MUTANTS = {
+    "weights paired with the orders in reverse": (_interp(reverse=True), True),
+    "no uniform term": (_interp(uniform=False), True),
+    "unseen context contributes 0 instead of backing off": (_interp(backoff=False), True),
+    "does not validate the weights": (_interp(validate=False), True),
+}
+
+
+# ------------------------------------------------------------------ q1.5 perplexity
+PPL_MUTANTS = {
+    "log base 10": (lambda lp: float(10 ** (-np.mean(lp))), True),
+    "no averaging (sum)": (lambda lp: float(np.exp(-np.sum(lp))), True),
+    "sign flipped": (lambda lp: float(np.exp(np.mean(lp))), True),
+    "cross-entropy, not its exp": (lambda lp: float(-np.mean(lp)), True),
+    "base 2": (lambda lp: float(2 ** (-np.mean(lp))), True),
+}
+
+
+# --------------------------------------------------------- q1.6 temperature sampling
+def _softmax(z):
+    z = np.asarray(z, float) - np.max(z)
+    return np.exp(z) / np.exp(z).sum()
+
+
+def _checked(fn):
+    def wrapper(log_probs, t):
+        if t <= 0:
+            raise ValueError("t")
+        return fn(np.asarray(log_probs, float), t)
+    return wrapper
+
+
+def _correct_temp(lp, t):
+    return _softmax(lp / t)
+
+
+def _after_softmax(lp, t):
+    p = _softmax(lp) / t
+    return p / p.sum()
+
+
+def _no_max_shift(lp, t):
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(lp / t)
+        return e / e.sum()
+
+
+def _sampler(temp_fn, use_rng=True):
+    def sample_next(log_probs, t, rng):
+        p = temp_fn(log_probs, t)
+        if use_rng:
+            return int(rng.choice(len(p), p=p))
+        return int(np.random.choice(len(p), p=p))
+    return sample_next
+
+
+TEMP_MUTANTS = {
+    "temperature applied after the softmax": (_checked(_after_softmax), _sampler(_checked(_correct_temp)), True),
+    "temperature inverted": (_checked(lambda lp, t: _softmax(lp * t)), _sampler(_checked(_correct_temp)), True),
+    "no max shift (overflow)": (_checked(_no_max_shift), _sampler(_checked(_correct_temp)), False),
+    "no check for T <= 0": (lambda lp, t: _correct_temp(np.asarray(lp, float), t) if t else np.full(len(lp), np.nan), _sampler(_checked(_correct_temp)), False),
+    "sampler ignores the temperature": (_checked(_correct_temp),
+                                        _sampler(_checked(lambda lp, t: _softmax(lp))), False),
+    "sampler ignores the rng": (_checked(_correct_temp), _sampler(_checked(_correct_temp), use_rng=False), False),
+}
+
+EXERCISES = {  # grade_id: (function names, check functions, mutants)
+    "q1_1_count_ngrams": (COUNT_MUTANTS, lambda ns: checks.check_count_ngrams(ns["count_ngrams"])),
+    "q1_2_mle_prob": (MLE_MUTANTS, lambda ns: checks.check_mle_prob(ns["mle_prob"])),
+    "q1_3_add_k_prob": (ADD_K_MUTANTS, lambda ns: checks.check_add_k_prob(ns["add_k_prob"])),
+    "q1_4_interpolated_prob": (INTERP_MUTANTS, lambda ns: checks.check_interpolated_prob(ns["interpolated_prob"])),
+    "q1_5_perplexity": (PPL_MUTANTS, lambda ns: checks.check_perplexity(ns["perplexity"])),
+    "q1_6_temperature": (TEMP_MUTANTS, lambda ns: (checks.check_temperature_probs(ns["temperature_probs"]),
+                                                   checks.check_sample_next(ns["sample_next"]))),
+}
+FUNCTION = {"q1_1_count_ngrams": "count_ngrams", "q1_2_mle_prob": "mle_prob", "q1_3_add_k_prob": "add_k_prob",
+            "q1_4_interpolated_prob": "interpolated_prob", "q1_5_perplexity": "perplexity"}
+
+
+def _mutant_namespace(grade_id, mutant):
+    ns = dict(PRELUDE)
+    if grade_id == "q1_6_temperature":
+        ns["temperature_probs"], ns["sample_next"] = mutant[0], mutant[1]
+    else:
+        ns[FUNCTION[grade_id]] = mutant[0]
+    return ns
+
+
+CASES = [(gid, name) for gid, (mutants, _) in EXERCISES.items() for name in mutants]
+
+
+@pytest.mark.parametrize("grade_id", list(EXERCISES))
+def test_solution_passes_check_and_test_cell(grade_id, capsys):
+    ns = answer_namespace(NB, grade_id, PRELUDE)
+    EXERCISES[grade_id][1](ns)
+    run_test_cell(NB, grade_id, ns)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("grade_id", list(EXERCISES))
+def test_at_least_three_wrong_variants_per_exercise(grade_id):
+    assert len(EXERCISES[grade_id][0]) >= 3
+
+
+@pytest.mark.parametrize("grade_id, name", CASES, ids=[f"{g}:{n}" for g, n in CASES])
+def test_wrong_variant_is_rejected(grade_id, name):
+    mutants, check = EXERCISES[grade_id]
+    mutant = mutants[name]
+    ns = _mutant_namespace(grade_id, mutant)
+    with pytest.raises(CheckFailed):
+        check(ns)
+    with pytest.raises(AssertionError):
+        run_test_cell(NB, grade_id, ns)
+    if mutant[-1]:  # a mistake the hidden tests are meant to catch on their own
+        with pytest.raises((AssertionError, ValueError, ZeroDivisionError, TypeError)):
+            run_test_cell(NB, grade_id, ns, part="hidden")
+
+
+def test_check_hints_name_the_wrong_term():
+    hints = {}
+    for grade_id, name in [("q1_1_count_ngrams", "pads with n <s> (off by one)"), ("q1_1_count_ngrams", "forgets </s>"),
+                           ("q1_3_add_k_prob", "forgets the |V|k term"), ("q1_5_perplexity", "log base 10"),
+                           ("q1_5_perplexity", "no averaging (sum)"),
+                           ("q1_6_temperature", "temperature applied after the softmax")]:
+        with pytest.raises(CheckFailed) as info:
+            EXERCISES[grade_id][1](_mutant_namespace(grade_id, EXERCISES[grade_id][0][name]))
+        hints[name] = str(info.value)
+    assert "'<s>' (you used n)" in hints["pads with n <s> (off by one)"]
+    assert "'</s>'" in hints["forgets </s>"]
+    assert "k·|V|" in hints["forgets the |V|k term"]
+    assert "base 10" in hints["log base 10"]
+    assert "average" in hints["no averaging (sum)"]
+    assert "*before* the softmax" in hints["temperature applied after the softmax"]
+
+
+def test_unimplemented_answer_gets_a_clear_message():
+    def count_ngrams(sentences, n):
+        raise NotImplementedError()
+
+    with pytest.raises(CheckFailed, match="not implemented yet"):
+        checks.check_count_ngrams(count_ngrams)
