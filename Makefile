@@ -22,8 +22,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
 	touch $@
 
+# Jupyter refuses to run as root (containers, some cloud VMs) unless told to.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: setup
-	$(BIN)/jupyter lab notebooks/00_setup.ipynb
+	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_setup.ipynb
 
 # Everything under the TensorFlow backend (unit tests, nbval on solutions/, the student
 # notebooks, the grader), then the backend-agnostic unit tests again under JAX.
