@@ -55,6 +55,17 @@ def _call(fn, *args, what):
         fail(f"{what} raised {type(err).__name__}: {err}")
 
 
+def _expect_value_error(call, what: str, why: str) -> None:
+    """Fails unless `call()` raises ValueError (the check for rejected bad arguments)."""
+    try:
+        call()
+    except ValueError:
+        return
+    except Exception as err:
+        fail(f"{what} should raise ValueError; it raised {type(err).__name__}.")
+    fail(f"{what} must raise ValueError: {why}")
+
+
 # -------------------------------------------------------------- q1.1 counting n-grams
 def check_count_ngrams(count_ngrams) -> None:
     """Checks `count_ngrams(sentences, n) -> Counter` on the toy corpus for n = 1, 2, 3."""
@@ -154,13 +165,8 @@ def check_add_k_prob(add_k_prob) -> None:
                 fail(f"add_k_prob(counts, {context}, {word!r}, k={k}) = {got!r}; expected ({c} + {k}) / "
                      f"({c_ctx} + {k}·{V}) = {want:.5f}.")
     for bad_k in (0, -1):
-        try:
-            add_k_prob(counts, ("the",), "cat", bad_k, V)
-        except ValueError:
-            continue
-        except Exception as err:
-            fail(f"k={bad_k} should raise ValueError; it raised {type(err).__name__}.")
-        fail(f"k={bad_k} must raise ValueError: add-k needs k > 0 (k = 0 is MLE, which gives zeros).")
+        _expect_value_error(lambda: add_k_prob(counts, ("the",), "cat", bad_k, V), f"k={bad_k}",
+                            "add-k needs k > 0 (k = 0 is MLE, which gives zeros).")
     passed("add_k_prob = (count + k) / (context count + k|V|), and rejects k <= 0")
 
 
@@ -215,13 +221,8 @@ def check_interpolated_prob(interpolated_prob) -> None:
         if not math.isclose(total, 1.0, rel_tol=1e-9):
             fail(f"with lambdas={lambdas} the probabilities of all {V} words sum to {total:.4f}, not 1.")
     for bad in ((0.5, 0.6), (-0.1, 0.6, 0.5), (1.0,)):
-        try:
-            interpolated_prob(counts_by_order, ("the",), "cat", bad, V)
-        except ValueError:
-            continue
-        except Exception as err:
-            fail(f"lambdas={bad} should raise ValueError; it raised {type(err).__name__}.")
-        fail(f"lambdas={bad} must raise ValueError: the weights must be >= 0, sum to 1, and cover at least order 1.")
+        _expect_value_error(lambda: interpolated_prob(counts_by_order, ("the",), "cat", bad, V), f"lambdas={bad}",
+                            "the weights must be >= 0, sum to 1, and cover at least order 1.")
     passed("interpolated_prob mixes the orders with weights λ, backs off from unseen contexts, and sums to 1")
 
 
@@ -284,13 +285,8 @@ def check_temperature_probs(temperature_probs) -> None:
     expect_close(big, reference_temperature_probs([1000.0, 999.0, 0.0], 1.0), what="scores (1000, 999, 0)",
                  hint="Subtract the maximum score before exp, or exp overflows to inf.", atol=1e-9)
     for bad in (0, -1.0):
-        try:
-            temperature_probs(log_probs, bad)
-        except ValueError:
-            continue
-        except Exception as err:
-            fail(f"temperature={bad} should raise ValueError; it raised {type(err).__name__}.")
-        fail(f"temperature={bad} must raise ValueError: T must be > 0 (T -> 0 is greedy decoding; use argmax).")
+        _expect_value_error(lambda: temperature_probs(log_probs, bad), f"temperature={bad}",
+                            "T must be > 0 (T -> 0 is greedy decoding; use argmax).")
     passed("temperature_probs = softmax(log_probs / T): T < 1 sharpens, T > 1 flattens")
 
 
