@@ -62,3 +62,42 @@ def plot_top_tokens(tokens: Iterable[str], k: int = 20, ax=None, title: str = ""
     ax.set_ylabel("count")
     ax.set_title(title or f"The {k} most frequent tokens")
     return ax
+
+
+def plot_learning_curve(history, baselines: Mapping[str, float] | None = None, ax=None, title: str = ""):
+    """Train and validation perplexity against optimisation steps, with baselines as lines (notebook 02, section 7).
+
+    Args:
+        history: an `rnn_course.training.LMHistory` (or anything with `steps`,
+            `train_perplexity` and `valid_perplexity` lists).
+        baselines: `{label: perplexity}` drawn as dashed horizontal lines, e.g. the
+            n-gram model's perplexity on the same validation events.
+        ax: the axes to draw on (a new figure if None).
+        title: the axes title.
+    """
+    ax = _axes(ax)
+    steps = np.asarray(history.steps, dtype=float)
+    train = np.asarray(history.train_perplexity, dtype=float)
+    valid = np.asarray(history.valid_perplexity, dtype=float)
+    if np.isfinite(train).any():
+        ax.plot(steps[np.isfinite(train)], train[np.isfinite(train)], "o-", label="train (steps since last point)")
+    if np.isfinite(valid).any():
+        ax.plot(steps[np.isfinite(valid)], valid[np.isfinite(valid)], "s-", label="validation")
+    for i, (label, value) in enumerate((baselines or {}).items()):
+        ax.axhline(value, linestyle="--", linewidth=1.2, color=f"C{i + 2}", label=f"{label}: {value:.2f}")
+    ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    def label(y, _pos, minor=False):  # plain numbers; among minor ticks only 2x and 5x powers of 10
+        if y <= 0:
+            return ""
+        lead = round(y / 10 ** np.floor(np.log10(y)))
+        return f"{y:g}" if not minor or lead in (2, 5) else ""
+
+    ax.yaxis.set_major_formatter(FuncFormatter(label))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda y, pos: label(y, pos, minor=True)))
+    ax.set_xlabel("training step")
+    ax.set_ylabel("perplexity (log scale)")
+    ax.set_title(title or "Learning curve")
+    ax.legend()
+    return ax

@@ -1,0 +1,655 @@
+"""Public checks for notebook 02, RNN language models.
+
+Each check runs the student's answer on small deterministic inputs, compares it
+with Keras's own layers or the known formulas, and prints one "✓" line, or
+raises `CheckFailed` with a hint that names the wrong term. They write only to
+stdout and never depend on a long training run.
+
+| check                   | exercise                                                          |
+|-------------------------|-------------------------------------------------------------------|
+| `check_rnn_cell`        | 2.1 the Elman cell: h(t) = tanh(W_h h(t-1) + W_e e(t) + b)         |
+| `check_lm_model`        | 2.2 Embedding -> RNN(cell) -> Dense(vocab) logits                  |
+| `check_lm_windows`      | 2.3 (inputs, targets) shifted by one, in seq_len chunks           |
+| `check_sequence_loss`   | 2.4 masked mean cross-entropy from logits                         |
+| `check_perplexity`      | 2.5 exp(masked mean cross-entropy)                                |
+| `check_generation`      | 2.6 sampling with temperature and top-k; generation from a prompt |
+
+Tolerances: outputs and states of the cell within 1e-5 of `keras.layers.SimpleRNN`
+(absolute, float32), gradients within 1e-4; losses within 1e-4.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import re
+import tempfile
+
+import numpy as np
+
+from rnn_course.checks import CheckFailed, expect_close, fail, passed, to_numpy
+
+OUTPUT_ATOL = 1e-5
+GRAD_ATOL = 1e-4
+LOSS_ATOL = 1e-4
+_FOREIGN = re.compile(r"\b(tf|tensorflow|jnp|jax|torch|np|numpy|math)\s*\.")
+
+
+# ------------------------------------------------------------------ helpers
+def _call(what, fn, *args, **kwargs):
+    """Runs student code; any exception becomes a hint naming the call."""
+    try:
+        return fn(*args, **kwargs)
+    except CheckFailed:
+        raise
+    except NotImplementedError:
+        fail(f"{what} raised NotImplementedError: replace `raise NotImplementedError()` with your code.")
+    except Exception as err:  # the student's error, shown with what was being done
+        fail(f"{what} raised {type(err).__name__}: {err}")
+
+
+def _code_of(fn) -> str | None:
+    """The source of a function without comments or docstrings (None if unavailable)."""
+    try:
+        src = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return None
+    src = re.sub(r'("""|\'\'\')(.|\n)*?\1', "", src)
+    return "\n".join(line.split("#", 1)[0] for line in src.splitlines())
+
+
+def _foreign_call(fn) -> str | None:
+    code = _code_of(fn)
+    if code is None:
+        return None
+    m = _FOREIGN.search(code)
+    return m.group(0).rstrip(" .") if m else None
+
+
+def _UNROLL() -> bool:
+    """Unroll the short probe sequences on JAX: an eager `lax.scan` is compiled anew at every call,
+    while the unrolled steps run op by op from JAX's cache. TensorFlow keeps its `while_loop`."""
+    import keras
+
+    return keras.backend.backend() == "jax"
+
+
+def _tanh_rnn_np(x, W_e, W_h, b, h0=None, *, act=np.tanh, state=True, reverse=False):
+    """Reference recurrences in float64, with switches for the classic mistakes."""
+    batch, steps, _ = x.shape
+    h = np.zeros((batch, W_h.shape[0])) if h0 is None else h0
+    outputs = []
+    order = range(steps - 1, -1, -1) if reverse else range(steps)
+    for t in order:
+        pre = x[:, t] @ W_e + b
+        if state:
+            pre = pre + h @ W_h
+        h = act(pre)
+        outputs.append(h)
+    return np.stack(outputs, axis=1), h  # (batch, steps, units), (batch, units)
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+_CELL_MISTAKES = (
+    ("swapped", "W_h and W_e are swapped: e(t) must be multiplied by W_e and h(t-1) by W_h."),
+    ("no_bias", "the bias b is missing: h(t) = tanh(W_h h(t-1) + W_e e(t) + b)."),
+    ("sigmoid", "you apply the sigmoid; the Elman cell of the lecture uses tanh (keras.ops.tanh)."),
+    ("relu", "you apply ReLU; the Elman cell uses tanh (keras.ops.tanh)."),
+    ("linear", "no nonlinearity is applied: h(t) = tanh(W_h h(t-1) + W_e e(t) + b)."),
+    ("no_state", "h(t-1) is ignored: your outputs equal tanh(W_e e(t) + b), so the state is not carried "
+                 "over from step to step. Use `states[0]` as h(t-1)."),
+)
+
+
+def _diagnose_cell(actual, x, W_e, W_h, b, h0):
+    """The hint for the first classic mistake that reproduces `actual`, or None."""
+    variants = {
+        "swapped": lambda: _tanh_rnn_np(x, W_h, W_e, b, h0)[0] if W_e.shape == W_h.shape else None,
+        "no_bias": lambda: _tanh_rnn_np(x, W_e, W_h, 0 * b, h0)[0],
+        "sigmoid": lambda: _tanh_rnn_np(x, W_e, W_h, b, h0, act=_sigmoid)[0],
+        "relu": lambda: _tanh_rnn_np(x, W_e, W_h, b, h0, act=lambda z: np.maximum(z, 0))[0],
+        "linear": lambda: _tanh_rnn_np(x, W_e, W_h, b, h0, act=lambda z: z)[0],
+        "no_state": lambda: _tanh_rnn_np(x, W_e, W_h, b, h0, state=False)[0],
+    }
+    for key, hint in _CELL_MISTAKES:
+        candidate = variants[key]()
+        if candidate is not None and candidate.shape == actual.shape and np.allclose(actual, candidate, atol=1e-4):
+            return hint
+    return None
+
+
+def _weight(cell, name):
+    v = getattr(cell, name, None)
+    if v is None or not hasattr(v, "assign"):
+        names = [getattr(w, "path", w.name).split("/")[-1] for w in getattr(cell, "weights", [])]
+        fail(f"your cell has no weight `self.{name}`. Expected `self.{name} = self.add_weight(..., name={name!r})` "
+             f"in build(); its weights are {names}.")
+    return v
+
+
+def _sgd_step_deltas(model, x, y):
+    """-gradient of the MSE loss for each weight, via one SGD step with learning rate 1 (any backend)."""
+    import keras
+
+    before = [to_numpy(w) for w in model.trainable_weights]
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss="mse", run_eagerly=True)
+    model.train_on_batch(x, y)
+    return [to_numpy(w) - b for w, b in zip(model.trainable_weights, before)]
+
+
+# ------------------------------------------------------------ 2.1 the cell
+def check_rnn_cell(cell_class) -> None:
+    """Checks an Elman RNN cell class against `keras.layers.SimpleRNN`.
+
+    It must: take `units`; set `state_size` and `output_size`; create `W_e`
+    `(input_dim, units)`, `W_h` `(units, units)` and `b` `(units,)` in `build`;
+    compute `h(t) = tanh(h(t-1) @ W_h + e(t) @ W_e + b)` with `keras.ops` and return
+    `(h, [h])`; give zeros from `get_initial_state(batch_size)`; and serialise
+    (`get_config` with `units`, registered with Keras) so a saved model loads.
+    """
+    import keras
+
+    from rnn_course import transplant
+
+    rng = np.random.default_rng(2)
+    units, input_dim, batch, steps = 4, 3, 2, 6
+    name = getattr(cell_class, "__name__", repr(cell_class))
+    if not (isinstance(cell_class, type) and issubclass(cell_class, keras.layers.Layer)):
+        fail(f"expected a class that subclasses keras.layers.Layer. Received: {cell_class!r}.")
+
+    # keras.ops only, so that it runs (and compiles) on every backend.
+    foreign = _foreign_call(getattr(cell_class, "call", None))
+    if foreign:
+        fail(f"call() uses `{foreign}.`: write the cell with keras.ops only (ops.matmul, ops.tanh), "
+             "so it runs on every backend (TensorFlow, JAX, PyTorch).")
+
+    # Sizes and the initial state.
+    cell = _call(f"{name}(units={units})", cell_class, units)
+    for attr in ("state_size", "output_size"):
+        value = getattr(cell, attr, None)
+        if value != units and value != [units] and value != (units,):
+            fail(f"{name}(units={units}).{attr} is {value!r}; expected {units} (the size of h(t)). "
+                 f"Set `self.{attr} = units` in __init__.")
+    init = _call("get_initial_state(batch_size=2)", cell.get_initial_state, batch_size=batch)
+    if not isinstance(init, (list, tuple)) or len(init) != 1:
+        fail(f"get_initial_state(batch_size=2) returned {type(init).__name__}; expected a list with one "
+             f"tensor, h(0), of shape (batch_size, units) = ({batch}, {units}).")
+    expect_close(init[0], np.zeros((batch, units)), what="h(0) from get_initial_state(batch_size=2)",
+                 hint="h(0) is a zero vector for each sequence: keras.ops.zeros((batch_size, self.units)).")
+
+    # Serialisation: get_config and registration (the save/load round trip comes last).
+    config = _call("get_config()", cell.get_config)
+    if not isinstance(config, dict) or config.get("units") != units:
+        fail(f"get_config() must include 'units' (here {units}) so Keras can rebuild the cell. Received: {config!r}. "
+             "Use `return {**super().get_config(), 'units': self.units}`.")
+    clone = _call(f"{name}.from_config(cell.get_config())", cell_class.from_config, config)
+    if getattr(clone, "units", None) != units:
+        fail(f"{name}.from_config(cell.get_config()) gave a cell with units={getattr(clone, 'units', None)!r}; "
+             f"expected {units}. get_config must return the arguments of __init__.")
+    registered = keras.saving.get_registered_name(cell_class)
+    if registered == cell_class.__name__ or keras.saving.get_registered_object(registered) is not cell_class:
+        fail(f"{name} is not registered with Keras, so a saved model cannot be loaded. Decorate the class with "
+             "`@keras.saving.register_keras_serializable(package=\"rnn_course\")` (and run the cell again).")
+
+    # Inside keras.layers.RNN: weights, names and shapes.
+    x = rng.normal(size=(batch, steps, input_dim)).astype("float32")  # (batch, steps, input)
+    rnn = keras.layers.RNN(cell, return_sequences=True, return_state=True, unroll=_UNROLL())
+    try:
+        result = _call(f"keras.layers.RNN({name}({units}), return_sequences=True, return_state=True) on inputs "
+                       f"of shape {x.shape}", rnn, x)
+    except CheckFailed as err:
+        raise CheckFailed(f"{err} Check the shapes: e(t) (batch, input_dim) @ W_e (input_dim, units) and "
+                          "h(t-1) (batch, units) @ W_h (units, units).") from None
+    if not isinstance(result, (list, tuple)) or len(result) != 2:
+        fail("with return_state=True the RNN should return [outputs, h(T)]: the cell must return "
+             "(h, [h]), the output and the list of new states.")
+    shapes = {"W_e": (input_dim, units), "W_h": (units, units), "b": (units,)}
+    if (tuple(_weight(cell, "W_e").shape), tuple(_weight(cell, "W_h").shape)) == (shapes["W_h"], shapes["W_e"]):
+        fail(f"W_e has shape {shapes['W_h']} and W_h has shape {shapes['W_e']}: W_h and W_e are swapped. W_e "
+             "multiplies the input e(t): (input_dim, units); W_h multiplies the state h(t-1): (units, units).")
+    for wname, shape in shapes.items():
+        got = tuple(_weight(cell, wname).shape)
+        if got != shape:
+            fail(f"{wname} has shape {got}; expected {shape}. Keras multiplies row vectors, so e(t) "
+                 f"(input_dim={input_dim}) @ W_e (input_dim, units) and h(t-1) @ W_h (units, units); "
+                 "b has one entry per unit.")
+    own = {id(_weight(cell, wname)) for wname in shapes}
+    extra = [w for w in cell.trainable_weights if id(w) not in own]
+    if extra:
+        fail(f"the cell has weights beyond W_e, W_h and b: {[w.name for w in extra]}. Expected exactly those three.")
+
+    # Values against the formula, with a non-zero bias and a non-zero h(0).
+    W_e = rng.normal(scale=0.6, size=shapes["W_e"])
+    W_h = rng.normal(scale=0.6, size=shapes["W_h"])
+    b = rng.normal(scale=0.5, size=shapes["b"])
+    transplant.set_lecture_weights(cell, {"W_e": W_e, "W_h": W_h, "b": b})
+    h0 = rng.normal(scale=0.5, size=(batch, units)).astype("float32")
+    out, h_last = _call("the RNN with initial_state=[h0]", rnn, x, initial_state=[h0])
+    expected, expected_last = _tanh_rnn_np(x.astype(np.float64), W_e, W_h, b, h0.astype(np.float64))
+    out = to_numpy(out)
+    if out.shape != expected.shape:
+        fail(f"the outputs have shape {out.shape}; expected (batch, steps, units) = {expected.shape}.")
+    if not np.allclose(out, expected, atol=OUTPUT_ATOL * 10):
+        hint = _diagnose_cell(out, x.astype(np.float64), W_e, W_h, b, h0.astype(np.float64))
+        if hint is None and np.allclose(out, _tanh_rnn_np(x.astype(np.float64), W_e, W_h, b)[0], atol=1e-4):
+            hint = "the initial state is ignored: h(1) must use the h(0) that arrives in `states`, not zeros."
+        worst = float(np.max(np.abs(out - expected)))
+        fail(f"h(t) differs from tanh(h(t-1) W_h + e(t) W_e + b) by up to {worst:.3g}. "
+             + (hint or "Check each term: h(t-1) comes from states[0], e(t) is the cell's input."))
+    expect_close(h_last, expected_last, what="the final state h(T)", atol=OUTPUT_ATOL * 10,
+                 hint="return the new state as [h]: `return h, [h]`.")
+    # The swapped-weights mistake only shows numerically when W_e and W_h have the same shape.
+    square = cell_class(units)
+    rnn_sq = keras.layers.RNN(square, return_sequences=True, unroll=_UNROLL())
+    x_sq = rng.normal(size=(batch, steps, units)).astype("float32")
+    _call("the RNN on inputs with input_dim == units", rnn_sq, x_sq)
+    Ws = {"W_e": rng.normal(scale=0.6, size=(units, units)), "W_h": rng.normal(scale=0.6, size=(units, units)),
+          "b": rng.normal(scale=0.5, size=(units,))}
+    transplant.set_lecture_weights(square, Ws)
+    out_sq = to_numpy(rnn_sq(x_sq))
+    ref_sq = _tanh_rnn_np(x_sq.astype(np.float64), Ws["W_e"], Ws["W_h"], Ws["b"])[0]
+    if not np.allclose(out_sq, ref_sq, atol=OUTPUT_ATOL * 10):
+        hint = _diagnose_cell(out_sq, x_sq.astype(np.float64), Ws["W_e"], Ws["W_h"], Ws["b"], None)
+        fail("with input_dim == units, h(t) differs from tanh(h(t-1) W_h + e(t) W_e + b). "
+             + (hint or "Check which matrix multiplies which vector."))
+
+    # Against keras.layers.SimpleRNN after the weights are copied across.
+    for kwargs in ({"return_sequences": True, "return_state": True},
+                   {"return_sequences": True, "return_state": True, "go_backwards": True},
+                   {"return_sequences": False}):
+        ref_layer = keras.layers.SimpleRNN(units, unroll=_UNROLL(), **kwargs)
+        ref = ref_layer(x)
+        ref_layer.cell.bias.assign(rng.normal(scale=0.5, size=(units,)).astype("float32"))
+        ref = ref_layer(x)
+        mine_layer = keras.layers.RNN(cell_class(units), unroll=_UNROLL(), **kwargs)
+        _call(f"keras.layers.RNN({name}({units}), {kwargs})", mine_layer, x)
+        transplant.copy_weights(ref_layer, mine_layer)
+        mine = _call(f"keras.layers.RNN({name}({units}), {kwargs})", mine_layer, x)
+        ref = ref if isinstance(ref, (list, tuple)) else [ref]
+        mine = mine if isinstance(mine, (list, tuple)) else [mine]
+        if len(mine) != len(ref):
+            fail(f"with {kwargs} keras.layers.SimpleRNN returns {len(ref)} tensors, yours {len(mine)}.")
+        for i, (r, m) in enumerate(zip(ref, mine)):
+            expect_close(m, r, what=f"RNN({kwargs}) {'outputs' if i == 0 else 'final state'} vs keras.layers.SimpleRNN",
+                         atol=OUTPUT_ATOL, rtol=0,
+                         hint="your cell must compute exactly what SimpleRNNCell computes with the same weights "
+                              "(kernel = W_e, recurrent_kernel = W_h, bias = b).")
+
+    # Gradients: one SGD step with learning rate 1 moves every weight by -dJ/dW.
+    y = rng.normal(size=(batch, steps, units)).astype("float32")
+    ref_model = keras.Sequential([keras.Input((steps, input_dim)), keras.layers.SimpleRNN(units, return_sequences=True, unroll=_UNROLL())])
+    ref_model.layers[0].cell.bias.assign(rng.normal(scale=0.5, size=(units,)).astype("float32"))
+    mine_model = keras.Sequential([keras.Input((steps, input_dim)), keras.layers.RNN(cell_class(units), return_sequences=True, unroll=_UNROLL())])
+    transplant.copy_weights(ref_model.layers[0], mine_model.layers[0])
+    ref_deltas = dict(zip(["W_e", "W_h", "b"], _sgd_step_deltas(ref_model, x, y)))
+    mine_cell = mine_model.layers[0].cell
+    order = [id(v) for v in mine_model.trainable_weights]
+    deltas = _call("a training step on your cell", _sgd_step_deltas, mine_model, x, y)
+    for wname in ("W_e", "W_h", "b"):
+        expect_close(deltas[order.index(id(_weight(mine_cell, wname)))], ref_deltas[wname],
+                     what=f"the gradient dJ/d{wname}", atol=GRAD_ATOL, rtol=0,
+                     hint="the forward pass matches, so the gradient should too: build h(t) only from keras.ops "
+                          "on the cell's own weights (no constants copied out of the weights).")
+
+    # Save and load a model that uses the cell.
+    model = keras.Sequential([keras.Input((None, input_dim)), keras.layers.RNN(cell_class(units), return_sequences=True)])
+    before = to_numpy(_call("model.predict (compiled) with your cell", model.predict, x, verbose=0))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "elman.keras")
+        _call("model.save", model.save, path)
+        loaded = _call("keras.saving.load_model", keras.saving.load_model, path)
+    if not isinstance(loaded.layers[0].cell, cell_class):
+        fail(f"the loaded model's cell is a {type(loaded.layers[0].cell).__name__}, not your {name}.")
+    expect_close(loaded.predict(x, verbose=0), before, what="outputs after save and load", atol=OUTPUT_ATOL,
+                 hint="get_config must return everything __init__ needs, and the weights must be created in build().")
+    passed(f"{name}: h(t) = tanh(W_h h(t-1) + W_e e(t) + b) matches keras.layers.SimpleRNN (outputs, states, "
+           f"go_backwards; within {OUTPUT_ATOL:g}) and its gradients (within {GRAD_ATOL:g}); it saves and loads.")
+
+
+# ------------------------------------------------------------ 2.2 the model
+def _probe_cell_class():
+    import keras
+
+    class ProbeCell(keras.layers.SimpleRNNCell):
+        """A SimpleRNNCell that the check can recognise (the builder must use the class it is given)."""
+
+    return ProbeCell
+
+
+def check_lm_model(build_fn) -> None:
+    """Checks `build_fn(vocab_size, embed_dim, units, cell_class)`: Embedding -> RNN(cell_class) -> Dense(V) logits."""
+    import keras
+
+    V, E, H, batch, steps = 11, 5, 6, 2, 7
+    probe = _probe_cell_class()
+    model = _call(f"build_rnn_lm(vocab_size={V}, embed_dim={E}, units={H}, cell_class=...)",
+                  build_fn, vocab_size=V, embed_dim=E, units=H, cell_class=probe)
+    if not isinstance(model, keras.Model):
+        fail(f"build_rnn_lm must return a keras.Model (e.g. keras.Sequential). Received: {type(model).__name__}.")
+    ids = np.random.default_rng(3).integers(1, V, size=(batch, steps)).astype("int32")  # (batch, steps)
+    logits = to_numpy(_call(f"your model on ids of shape {ids.shape}", model, ids))
+    if logits.shape == (batch, V):
+        fail(f"the model returns one prediction per sequence, shape {logits.shape}; a language model predicts at "
+             f"every step: (batch, steps, vocab) = {(batch, steps, V)}. Use return_sequences=True in the RNN.")
+    if logits.shape != (batch, steps, V):
+        fail(f"the model's output has shape {logits.shape}; expected (batch, steps, vocab_size) = {(batch, steps, V)}: "
+             "the last layer is a Dense with vocab_size units.")
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    rnns = [layer for layer in layers if isinstance(layer, keras.layers.RNN)]
+    if not any(isinstance(layer.cell, probe) for layer in rnns):
+        used = [type(getattr(layer, "cell", layer)).__name__ for layer in rnns] or "none"
+        fail(f"the model must wrap the cell class it is given in keras.layers.RNN(cell_class(units), ...). "
+             f"Its RNN cells: {used}.")
+    embeddings = [layer for layer in layers if isinstance(layer, keras.layers.Embedding)]
+    if len(embeddings) != 1 or embeddings[0].input_dim != V or embeddings[0].output_dim != E:
+        fail(f"expected one keras.layers.Embedding(vocab_size={V}, embed_dim={E}) first: e(t) = E x(t).")
+    probs_like = np.all(logits >= 0) and np.allclose(logits.sum(-1), 1.0, atol=1e-4)
+    last = layers[-1]
+    if probs_like or getattr(getattr(last, "activation", None), "__name__", "linear") not in ("linear",):
+        fail("the model must output logits (scores before the softmax): leave the last Dense without activation. "
+             "The loss applies the softmax itself (from_logits).")
+    # Causality: the prediction at step t may only use tokens 1..t.
+    changed = ids.copy()
+    changed[:, 4] = (changed[:, 4] % (V - 1)) + 1
+    after = to_numpy(model(changed))
+    if not np.allclose(after[:, :4], logits[:, :4], atol=1e-6):
+        fail("changing the token at step 5 changed the predictions at steps 1-4: the model reads the future. "
+             "The RNN must read left to right (no go_backwards, no Bidirectional).")
+    if np.allclose(after[:, 5:], logits[:, 5:], atol=1e-7):
+        fail("changing the token at step 5 did not change the later predictions: the hidden state must carry "
+             "the input forward (Embedding -> RNN -> Dense, in that order).")
+    expected = V * E + (E * H + H * H + H) + (H * V + V)
+    if model.count_params() != expected:
+        fail(f"the model has {model.count_params():,d} parameters; Embedding + RNN + Dense should have "
+             f"V·E + (E·H + H·H + H) + (H·V + V) = {expected:,d}. Check the layer sizes.")
+    passed(f"build_rnn_lm: Embedding({V}, {E}) -> RNN(cell) -> Dense({V}) gives causal logits of shape "
+           f"(batch, steps, vocab) and {expected} parameters.")
+
+
+# ---------------------------------------------------------- 2.3 the windows
+def check_lm_windows(fn) -> None:
+    """Checks `make_lm_windows(ids, seq_len) -> (inputs, targets)`, both `(num_windows, seq_len)`."""
+    for n_ids, seq_len in ((23, 5), (21, 5), (20, 5), (7, 3)):
+        ids = np.arange(100, 100 + n_ids)
+        result = _call(f"make_lm_windows(ids of length {n_ids}, seq_len={seq_len})", fn, ids, seq_len)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            fail("make_lm_windows must return a pair (inputs, targets).")
+        x, y = (np.asarray(r) for r in result)
+        n_windows = (n_ids - 1) // seq_len
+        want_x = ids[: n_windows * seq_len].reshape(n_windows, seq_len)
+        want_y = ids[1: n_windows * seq_len + 1].reshape(n_windows, seq_len)
+        if x.ndim != 2 or y.shape != x.shape or (x.size and x.shape[1] != seq_len):
+            fail(f"inputs and targets must both have shape (num_windows, seq_len); received {x.shape} and {y.shape} "
+                 f"for {n_ids} ids and seq_len={seq_len}.")
+        if x.shape == want_x.shape and np.array_equal(x, want_x) and np.array_equal(y, x):
+            fail("the targets equal the inputs: they must be shifted by one (the target of x(t) is x(t+1)).")
+        if x.shape == want_x.shape and np.array_equal(y[:, 1:], x[:, :-1]):
+            fail("the targets are shifted the wrong way: the target of x(t) is the NEXT token x(t+1).")
+        if len(x) > 1 and np.array_equal(x[1, :-1], x[0, 1:]):
+            fail("consecutive windows overlap (stride 1): each window must start where the previous one ended, "
+                 "inputs ids[k·T:(k+1)·T], so every target is used once.")
+        if len(x) > 1 and x[1, 0] == x[0, -1] + 2:
+            fail("a token is skipped between windows (chunks of seq_len + 1): the window k+1 starts right after "
+                 "window k's last input, so the last target of window k is the first input of window k+1.")
+        if x.shape[0] != n_windows:
+            fail(f"{n_ids} ids with seq_len={seq_len} give (len(ids) - 1) // seq_len = {n_windows} complete windows "
+                 f"(each needs seq_len + 1 ids, and consecutive windows share one); received {x.shape[0]}.")
+        if not (np.array_equal(x, want_x) and np.array_equal(y, want_y)):
+            fail(f"for ids {ids[:8].tolist()}..., seq_len={seq_len}, expected inputs {want_x[0].tolist()} and targets "
+                 f"{want_y[0].tolist()} first; received {x[0].tolist()} and {y[0].tolist()}.")
+        if not (np.issubdtype(x.dtype, np.integer) and np.issubdtype(y.dtype, np.integer)):
+            fail(f"the windows must be integer ids; received dtypes {x.dtype} and {y.dtype}.")
+    passed("make_lm_windows: targets are the inputs shifted by one, in non-overlapping seq_len chunks "
+           "that use every target once.")
+
+
+# -------------------------------------------------------- 2.4 / 2.5 the loss
+def _loss_case(seed=4):
+    rng = np.random.default_rng(seed)
+    targets = rng.integers(1, 7, size=(3, 5)).astype("int32")  # (batch, steps)
+    targets[1, 3:] = 0  # padding
+    targets[2, 1:] = 0
+    logits = rng.normal(scale=2.0, size=(3, 5, 7)).astype("float32")  # (batch, steps, vocab)
+    return targets, logits
+
+
+def _nll_np(targets, logits):
+    z = logits.astype(np.float64)
+    logp = z - z.max(-1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
+    return -np.take_along_axis(logp, targets[..., None].astype(int), axis=-1)[..., 0]  # (batch, steps)
+
+
+def _loss_mistakes(targets, logits, mask):
+    nll = _nll_np(targets, logits)
+    raw = -np.take_along_axis(logits.astype(np.float64), targets[..., None].astype(int), axis=-1)[..., 0]
+    time_softmax = logits - np.log(np.exp(logits.astype(np.float64)).sum(1, keepdims=True))
+    time_nll = -np.take_along_axis(time_softmax, targets[..., None].astype(int), axis=-1)[..., 0]
+    return (
+        (nll.mean(), "the padding is counted: average only over the positions where mask is 1 "
+                     "(by default, where the target is not <pad>, id 0)."),
+        ((nll * mask).sum() / mask.size, "you divide by every position, padding included: divide the masked sum "
+                                         "by the number of real targets, sum(mask)."),
+        ((nll * mask).sum(), "you return the sum; the loss is the mean over the real targets."),
+        ((raw * mask).sum() / mask.sum(), "the logits are used as log-probabilities: apply log_softmax over the "
+                                          "vocabulary axis first (keras.ops.log_softmax(logits, axis=-1))."),
+        ((time_nll * mask).sum() / mask.sum(), "the softmax is taken over the time axis; it belongs to the "
+                                               "vocabulary axis (axis=-1)."),
+    )
+
+
+def check_sequence_loss(fn) -> None:
+    """Checks `sequence_cross_entropy(targets, logits, mask=None)`: the mean NLL over the unmasked positions."""
+    from keras import ops
+
+    targets, logits = _loss_case()
+    mask = (targets != 0).astype("float64")
+    expected = float((_nll_np(targets, logits) * mask).sum() / mask.sum())
+    value = to_numpy(_call("sequence_cross_entropy(targets, logits)", fn, targets, logits))
+    if value.ndim != 0:
+        fail(f"the loss must be a scalar (the mean over the real targets). Received shape {value.shape}.")
+    if not np.isclose(float(value), expected, atol=LOSS_ATOL):
+        for wrong, hint in _loss_mistakes(targets, logits, mask):
+            if np.isclose(float(value), wrong, atol=LOSS_ATOL):
+                fail(f"received {float(value):.4f}, expected {expected:.4f}: {hint}")
+        fail(f"received {float(value):.4f}, expected {expected:.4f} = mean of -log softmax(logits)[target] over the "
+             "positions whose target is not <pad>.")
+    V = logits.shape[-1]
+    uniform = to_numpy(_call("the loss on uniform logits", fn, targets, np.zeros_like(logits)))
+    expect_close(uniform, math.log(V), what="the loss for uniform logits", atol=LOSS_ATOL,
+                 hint=f"a model that knows nothing assigns 1/V to every token, so its loss is ln V = {math.log(V):.4f}.")
+    explicit = mask.copy()
+    explicit[0, :2] = 0
+    want = float((_nll_np(targets, logits) * explicit).sum() / explicit.sum())
+    got = to_numpy(_call("the loss with an explicit mask", fn, targets, logits, explicit.astype("float32")))
+    expect_close(got, want, what="the loss with an explicit `mask`", atol=LOSS_ATOL,
+                 hint="when a mask is passed, use it instead of `targets != 0`.")
+    tensor = to_numpy(_call("the loss on backend tensors", fn, ops.convert_to_tensor(targets),
+                            ops.convert_to_tensor(logits)))
+    expect_close(tensor, expected, what="the loss on backend tensors", atol=LOSS_ATOL,
+                 hint="write it with keras.ops so that it works on tensors of any backend.")
+    foreign = _foreign_call(fn)
+    if foreign:
+        fail(f"the loss uses `{foreign}.`: write it with keras.ops, so it can train a model on any backend.")
+    passed(f"sequence_cross_entropy: masked mean NLL {expected:.4f} (padding excluded); ln V for uniform logits.")
+
+
+def check_perplexity(fn) -> None:
+    """Checks `perplexity(targets, logits, mask=None)`: exp of the mean NLL over the real targets."""
+    targets, logits = _loss_case(seed=5)
+    mask = (targets != 0).astype("float64")
+    nll = _nll_np(targets, logits)
+    expected = math.exp((nll * mask).sum() / mask.sum())
+    value = _call("perplexity(targets, logits)", fn, targets, logits)
+    value = to_numpy(value)
+    if value.ndim != 0:
+        fail(f"the perplexity must be one number. Received shape {value.shape}.")
+    value = float(value)
+    if not math.isclose(value, expected, rel_tol=1e-4):
+        per_seq = np.exp((nll * mask).sum(1) / mask.sum(1)).mean()
+        mistakes = (
+            (math.exp(nll.mean()), "padded steps are counted: average the NLL only over the real targets."),
+            (math.exp((nll * mask).sum() / mask.size), "you divide by every position, padding included."),
+            (math.exp((nll * mask).sum()), "the NLL is summed, not averaged: perplexity = exp(mean NLL)."),
+            ((nll * mask).sum() / mask.sum(), "you return the loss; the perplexity is its exponential."),
+            (2 ** ((nll * mask).sum() / mask.sum()), "the loss is in nats (natural log), so use exp, not 2**."),
+            (per_seq, "you average per-sequence perplexities; the perplexity is exp of the mean NLL over ALL "
+                      "real tokens, so every token weighs the same."),
+        )
+        for wrong, hint in mistakes:
+            if math.isclose(value, wrong, rel_tol=1e-4):
+                fail(f"received {value:.4f}, expected {expected:.4f}: {hint}")
+        fail(f"received {value:.4f}, expected {expected:.4f} = exp(mean NLL over the non-<pad> targets).")
+    V = logits.shape[-1]
+    uniform = float(to_numpy(_call("the perplexity of uniform logits", fn, targets, np.zeros_like(logits))))
+    if not math.isclose(uniform, V, rel_tol=1e-4):
+        fail(f"uniform logits over V = {V} tokens must give perplexity V = {V}; received {uniform:.4f}.")
+    explicit = mask.copy()
+    explicit[0, :2] = 0
+    want = math.exp((nll * explicit).sum() / explicit.sum())
+    got = float(to_numpy(_call("perplexity with an explicit mask", fn, targets, logits, explicit.astype("float32"))))
+    if not math.isclose(got, want, rel_tol=1e-4):
+        fail(f"with an explicit mask, received {got:.4f}, expected {want:.4f}: use the mask when one is passed.")
+    passed(f"perplexity: exp(masked mean NLL) = {expected:.3f} on the test batch; uniform logits give V = {V}.")
+
+
+# --------------------------------------------------------- 2.6 generation
+def _softmax_np(z):
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+class _CountingLM:
+    """A toy LM whose state is the sum of the tokens fed so far: it predicts (sum mod V), sharply."""
+
+    def __init__(self, vocab=7, sharpness=60.0):
+        self.V, self.sharpness, self.fed = vocab, sharpness, []
+
+    def initial_state(self):
+        return [np.zeros(1, dtype=np.int64)]
+
+    def step(self, token_ids, state):
+        token = int(np.asarray(token_ids).reshape(-1)[0])
+        self.fed.append(token)
+        total = (int(np.asarray(state[0]).reshape(-1)[0]) + token) % self.V
+        logits = np.zeros((1, self.V))
+        logits[0, total] = self.sharpness
+        return logits, [np.array([total])]
+
+
+def _counting_reference(prompt, num_tokens, vocab=7):
+    total, out = sum(prompt) % vocab, []
+    for _ in range(num_tokens):
+        out.append(total)
+        total = (total + total) % vocab
+    return out
+
+
+def check_generation(sample_next, generate) -> None:
+    """Checks `sample_next(logits, temperature, top_k, rng)` and
+    `generate(step, state, prompt_ids, num_tokens, temperature, top_k, seed)`."""
+    logits = np.array([2.0, 1.0, 0.0, -1.0, 0.5])
+    n = 8000
+    batch = np.tile(logits, (n, 1))  # (n, vocab)
+    for temperature in (1.0, 0.5, 2.0):
+        ids = np.asarray(_call(f"sample_next(logits of shape {batch.shape}, temperature={temperature})",
+                               sample_next, batch, temperature=temperature, rng=np.random.default_rng(7)))
+        if ids.shape != (n,):
+            fail(f"for logits of shape (batch, vocab) = {batch.shape}, sample_next must return one id per row, "
+                 f"shape ({n},). Received {ids.shape}.")
+        if not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0 or ids.max() >= len(logits):
+            fail(f"sample_next must return integer ids in [0, vocab). Received dtype {ids.dtype}, values "
+                 f"{ids.min()}..{ids.max()}.")
+        freq = np.bincount(ids, minlength=len(logits)) / n
+        want = _softmax_np(logits / temperature)
+        if np.max(np.abs(freq - want)) > 0.03:
+            if np.max(np.abs(freq - _softmax_np(logits * temperature))) < 0.03:
+                fail(f"temperature is inverted: sample from softmax(logits / T), not softmax(logits * T). "
+                     f"At T={temperature} the probabilities should be {np.round(want, 3).tolist()}.")
+            if np.all(ids == np.argmax(logits)):
+                fail("sample_next always returns the most likely token (argmax): it must SAMPLE from the distribution.")
+            if np.max(np.abs(freq - _softmax_np(logits))) < 0.03:
+                fail(f"the temperature has no effect: at T={temperature} the frequencies should be close to "
+                     f"{np.round(want, 3).tolist()}, received {np.round(freq, 3).tolist()}.")
+            fail(f"at T={temperature} the sampled frequencies {np.round(freq, 3).tolist()} are far from "
+                 f"softmax(logits / T) = {np.round(want, 3).tolist()}.")
+    ids = np.asarray(_call("sample_next(..., top_k=2)", sample_next, batch, temperature=1.0, top_k=2,
+                           rng=np.random.default_rng(8)))
+    outside = set(np.unique(ids).tolist()) - {0, 1}
+    if outside:
+        fail(f"with top_k=2 only the 2 most likely tokens (ids 0 and 1) may be sampled; received ids {sorted(outside)}. "
+             "Set the other logits to -inf before the softmax.")
+    share = np.mean(ids == 0)
+    want = _softmax_np(logits[:2])[0]
+    if abs(share - want) > 0.03:
+        fail(f"with top_k=2 token 0 should come {want:.3f} of the time (softmax over the kept logits); "
+             f"received {share:.3f}.")
+    single = _call("sample_next on 1-D logits", sample_next, logits, temperature=0.01, rng=np.random.default_rng(0))
+    if np.ndim(single) != 0 or int(single) != 0:
+        fail(f"for 1-D logits (vocab,) sample_next must return one id; at T=0.01 it is the argmax 0. Received {single!r}.")
+    a = np.asarray(_call("sample_next", sample_next, batch[:50], temperature=1.0, rng=np.random.default_rng(3)))
+    b = np.asarray(_call("sample_next", sample_next, batch[:50], temperature=1.0, rng=np.random.default_rng(3)))
+    if not np.array_equal(a, b):
+        fail("two calls with generators seeded alike gave different samples: draw the randomness from `rng` only.")
+
+    # generate: the prompt is fed through `step`, the state is carried, each sample is fed back.
+    lm = _CountingLM()
+    prompt = [1, 2, 3]
+    out = _call("generate(step, state, [1, 2, 3], num_tokens=6)", generate, lm.step, lm.initial_state(), prompt, 6,
+                temperature=1.0, seed=0)
+    out = [int(t) for t in np.asarray(out).reshape(-1)]
+    want = _counting_reference(prompt, 6)
+    if lm.fed[:3] != prompt:
+        fail(f"the prompt must be fed to `step` first, token by token, in order; `step` received {lm.fed[:3]} first.")
+    if len(out) != 6:
+        fail(f"generate(..., num_tokens=6) must return the 6 new tokens (not the prompt). Received {len(out)}: {out}.")
+    if out != want:
+        if out[0] != want[0]:
+            fail(f"the first sampled token must come from the logits after the LAST prompt token, with the state "
+                 f"carried through the whole prompt; expected {want[0]}, received {out[0]}.")
+        if lm.fed[3:8] != out[:5]:
+            fail(f"each sampled token must be the next step's input: you sampled {out[:5]} but fed {lm.fed[3:8]}.")
+        fail(f"the toy LM (state = running sum of the tokens) should generate {want}; received {out}. Carry the "
+             "state returned by `step` into the next call.")
+    def run(step, prompt, num_tokens, **kwargs):
+        out = _call(f"generate(step, state, {prompt}, {num_tokens}, {kwargs})", generate, step, [np.zeros(1)],
+                    prompt, num_tokens, **kwargs)
+        return [int(t) for t in np.asarray(out).reshape(-1)]
+
+    flat = _FlatLM(6)
+    one = run(flat.step, [1], 40, temperature=1.0, seed=11)
+    two = run(flat.step, [1], 40, temperature=1.0, seed=11)
+    other = run(flat.step, [1], 40, temperature=1.0, seed=12)
+    if one != two:
+        fail("generate with the same seed gave different tokens: make one rng = np.random.default_rng(seed) and draw "
+             "everything from it.")
+    if one == other:
+        fail("generate with seeds 11 and 12 gave the same 40 tokens: the seed is not used.")
+    if len(set(one)) == 1:
+        fail("on a model with uniform logits generate returns one token over and over: it must sample.")
+    greedy = run(_FixedLM().step, [0], 5, temperature=1.0, top_k=1, seed=0)
+    if greedy != [2] * 5:
+        fail(f"generate must pass top_k to sample_next: with top_k=1 it always picks the argmax (2). Received {greedy}.")
+    cold = run(_FixedLM().step, [0], 300, temperature=0.25, seed=0)
+    if np.mean(np.asarray(cold) == 2) < 0.9:
+        fail("generate must pass the temperature to sample_next: at T=0.25 the argmax should come almost always.")
+    passed("sample_next follows softmax(logits / T) (and top-k); generate feeds the prompt, carries the state, feeds "
+           "each sample back, and is reproducible for a given seed.")
+
+
+class _FlatLM:
+    def __init__(self, vocab):
+        self.V = vocab
+
+    def step(self, token_ids, state):
+        return np.zeros((1, self.V)), state
+
+
+class _FixedLM:
+    def step(self, token_ids, state):
+        return np.array([[0.0, 1.0, 2.0, -1.0]]), state

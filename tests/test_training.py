@@ -1,0 +1,167 @@
+"""Training and perplexity helpers (rnn_course.training), generation steps and the learning-curve plot."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from rnn_course import generation, plotting, training
+from rnn_course.windows import lm_windows
+
+
+def nll_numpy(targets, logits):
+    z = logits.astype(np.float64)
+    logp = z - z.max(-1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+    return -np.take_along_axis(logp, targets[..., None], -1)[..., 0]
+
+
+def padded_case(seed=0, batch=3, steps=6, vocab=9):
+    rng = np.random.default_rng(seed)
+    targets = rng.integers(1, vocab, size=(batch, steps)).astype("int32")
+    targets[0, 3:] = 0
+    targets[-1, 1:] = 0
+    logits = rng.normal(scale=2.0, size=(batch, steps, vocab)).astype("float32")
+    return targets, logits
+
+
+def tiny_lm(vocab=12, units=8, cell=None, seed=0):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        keras.layers.Embedding(vocab, 6),
+        keras.layers.RNN(cell or keras.layers.SimpleRNNCell(units), return_sequences=True),
+        keras.layers.Dense(vocab),
+    ])
+
+
+def test_sequence_loss_averages_only_the_real_targets():
+    targets, logits = padded_case()
+    mask = targets != 0
+    expected = nll_numpy(targets, logits)[mask].mean()
+    assert float(training.sequence_loss(targets, logits)) == pytest.approx(expected, abs=1e-5)
+    nll, got_mask = training.token_nll(targets, logits)
+    np.testing.assert_array_equal(ops.convert_to_numpy(got_mask), mask.astype("float32"))
+    assert np.all(ops.convert_to_numpy(nll)[~mask] == 0)
+    assert training.perplexity_from_logits(targets, logits) == pytest.approx(math.exp(expected), rel=1e-5)
+    assert float(training.sequence_loss(np.zeros_like(targets), logits)) == 0.0  # nothing to predict
+    with pytest.raises(ValueError, match=r"Received targets \(3, 6\) and logits \(3, 6\)"):
+        training.token_nll(targets, logits[..., 0])
+
+
+def test_masked_loss_is_the_token_mean_and_serialises():
+    targets, logits = padded_case(seed=1)
+    loss = training.MaskedSequenceLoss()
+    assert float(loss(targets, logits)) == pytest.approx(nll_numpy(targets, logits)[targets != 0].mean(), abs=1e-5)
+    clone = keras.losses.deserialize(keras.losses.serialize(training.MaskedSequenceLoss(pad_id=3)))
+    assert isinstance(clone, training.MaskedSequenceLoss) and clone.pad_id == 3
+
+
+def test_perplexity_metric_weighs_every_token_alike_across_batches():
+    (t1, z1), (t2, z2) = padded_case(seed=2), padded_case(seed=3, batch=2, steps=6)
+    metric = training.Perplexity()
+    metric.update_state(t1, z1)
+    metric.update_state(t2, z2)
+    all_nll = np.concatenate([nll_numpy(t1, z1)[t1 != 0], nll_numpy(t2, z2)[t2 != 0]])
+    assert float(metric.result()) == pytest.approx(math.exp(all_nll.mean()), rel=1e-5)
+    metric.reset_state()
+    metric.update_state(t1, np.zeros_like(z1))
+    assert float(metric.result()) == pytest.approx(9.0, rel=1e-5)  # uniform logits: V
+    assert training.Perplexity.from_config(training.Perplexity(pad_id=2).get_config()).pad_id == 2
+
+
+def test_fit_lm_learns_a_repeating_stream_and_records_its_curve(capsys):
+    ids = np.tile(np.arange(4, 12), 200)  # a deterministic cycle: perfectly predictable
+    train = lm_windows(ids, 16)
+    valid = lm_windows(ids[:300], 16, pad_last=True)
+    model = tiny_lm()
+    history = training.fit_lm(model, train, valid, steps=40, batch_size=8, eval_every=10, learning_rate=1e-2,
+                              interval=0.0)
+    out = capsys.readouterr()
+    assert history.steps == [0, 10, 20, 30, 40]
+    assert math.isnan(history.train_perplexity[0]) and history.valid_perplexity[0] > 8
+    assert history.valid_perplexity[-1] < 2.0 < history.valid_perplexity[0]
+    assert history.tokens_per_step == 8 * 16 and history.seconds == sorted(history.seconds)
+    assert "40/40" in out.out and "val_perplexity" in out.out and out.err == ""
+    assert "valid ppl" in history.table().splitlines()[0] and len(history.table().splitlines()) == 6
+    exact = training.evaluate_perplexity(model, ids[:300], seq_len=16)
+    assert exact == pytest.approx(history.valid_perplexity[-1], rel=1e-3)  # the same events, the same number
+
+
+def test_fit_lm_accepts_a_loss_function_of_int_targets():
+    seen = {}
+
+    def my_loss(targets, logits):
+        seen["dtype"] = str(targets.dtype)
+        return training.sequence_loss(targets, logits)
+
+    ids = np.tile(np.arange(4, 10), 60)
+    history = training.fit_lm(tiny_lm(), lm_windows(ids, 8), steps=4, batch_size=4, eval_every=2,
+                              loss=my_loss, progress=False)
+    assert "int32" in seen["dtype"] and len(history.steps) == 3
+
+
+def test_evaluate_perplexity_counts_each_target_once():
+    ids = np.random.default_rng(5).integers(1, 12, size=53)
+    model = tiny_lm(seed=3)
+    logits = ops.convert_to_numpy(model(ids[None, :-1]))  # one window: every target of the stream
+    one_window = math.exp(nll_numpy(ids[None, 1:], logits).mean())
+    assert training.evaluate_perplexity(model, ids, seq_len=52) == pytest.approx(one_window, rel=1e-4)
+    # Windows of 10 (each from a zero state); the last one holds 2 targets and 8 padded steps.
+    nll = [nll_numpy(ids[None, s + 1:s + 11], ops.convert_to_numpy(model(ids[None, s:s + 10][:, :len(ids) - 1 - s])))
+           for s in range(0, 52, 10)]
+    per_window = math.exp(np.concatenate([n.ravel() for n in nll]).mean())
+    assert sum(n.size for n in nll) == 52
+    assert training.evaluate_perplexity(model, ids, seq_len=10, batch_size=2) == pytest.approx(per_window, rel=1e-4)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"train": (np.zeros((4, 5)), np.zeros((4, 5)))}, "integer arrays"),
+    ({"train": (np.zeros((4, 5), int), np.zeros((4, 6), int))}, "same shape"),
+    ({"steps": 10, "eval_every": 3}, "multiple of `eval_every`"),
+    ({"batch_size": 1000}, "fewer than batch_size"),
+    ({"steps": 0}, "positive integer"),
+])
+def test_fit_lm_explains_bad_arguments(kwargs, match):
+    args = {"train": lm_windows(np.arange(1, 200), 10), "steps": 4, "batch_size": 4, "progress": False}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        training.fit_lm(tiny_lm(), args.pop("train"), **args)
+
+
+@pytest.mark.parametrize("cell", ["simple", "lstm"])
+def test_rnn_lm_step_reproduces_the_full_forward_pass(cell):
+    model = tiny_lm(cell=keras.layers.LSTMCell(8) if cell == "lstm" else None, seed=4)
+    ids = np.array([[3, 7, 1, 9, 4]], "int32")
+    full = ops.convert_to_numpy(model(ids))[0]  # (5, V)
+    step, state = generation.rnn_lm_step(model)
+    for t, token in enumerate(ids[0]):
+        logits, state = step(np.array([token]), state)  # (1, V)
+        np.testing.assert_allclose(logits[0], full[t], atol=1e-5)
+
+
+def test_rnn_lm_step_rejects_models_it_cannot_step():
+    backwards = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(5, 3),
+                                  keras.layers.SimpleRNN(4, return_sequences=True, go_backwards=True),
+                                  keras.layers.Dense(5)])
+    with pytest.raises(ValueError, match="go_backwards"):
+        generation.rnn_lm_step(backwards)
+    dense_only = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(5, 3), keras.layers.Dense(5)])
+    with pytest.raises(ValueError, match=r"Received layers: \['Embedding', 'Dense'\]"):
+        generation.rnn_lm_step(dense_only)
+
+
+def test_learning_curve_draws_both_curves_and_the_baselines():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    history = training.LMHistory()
+    history.add(0, float("nan"), 60.0, 0.0)
+    history.add(100, 12.0, 10.0, 5.0)
+    history.add(200, 8.0, 7.5, 10.0)
+    ax = plotting.plot_learning_curve(history, baselines={"KN 6-gram": 4.4})
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["train (steps since last point)", "validation", "KN 6-gram: 4.40"]
+    assert list(ax.get_lines()[0].get_xdata()) == [100, 200] and ax.get_yscale() == "log"
