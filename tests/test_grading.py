@@ -356,6 +356,27 @@ def test_results_json_follows_the_gradescope_spec(tmp_path, env):
     assert written == json.loads(json.dumps(data))
 
 
+def test_visible_checks_get_their_own_verdict_and_the_score_stays_hidden_with_the_hidden_tests(tmp_path, env):
+    # q1's add() passes the visible check but fails the hidden test; q2 fails its visible check.
+    sneaky = "def add(a, b):\n    return abs(a) + abs(b) if a >= 0 else a + b\n"
+    result = grade(B.submission({**B.RIGHT, "q1_add": sneaky, "q2_mean": B.WRONG["q2_mean"]}), tmp_path, env)
+    assert scores(result) == {"q1_add_tests": 0, "q2_mean_tests": 0, "q3_norm_tests": 5}
+    public = {t.grade_id: t.public_passed for t in result.tests}
+    assert public == {"q1_add_tests": True, "q2_mean_tests": False, "q3_norm_tests": True}
+    assert "add(10, -3)" not in next(t.public_output for t in result.tests if t.grade_id == "q1_add_tests")
+
+    shown = result.to_gradescope()["output"]  # top level: students see it at once
+    assert "passed  q1_add_tests" in shown and "FAILED  q2_mean_tests" in shown
+    assert "Divide the sum by the number of items" in shown  # the visible check's hint
+    assert "add(10, -3)" not in shown and "5 / 10" not in shown and "score appears" in shown
+    everything_visible = result.to_gradescope(hidden_visibility="visible")["output"]
+    assert "Autograded score: 5 / 10" in everything_visible
+
+    untouched = grade(B.submission(), tmp_path, env, student="bob")
+    assert not any(t.public_passed for t in untouched.tests)
+    assert untouched.to_gradescope()["output"].count("NotImplementedError") == 3
+
+
 def test_rejected_results_json_is_valid_and_says_why(env):
     data = grade_notebook(B.BAD / "truncated_json.ipynb", SOURCE, env=env, **LIMITS).to_gradescope()
     jsonschema.validate(data, RESULTS_SCHEMA)

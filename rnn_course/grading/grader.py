@@ -25,6 +25,7 @@ from pathlib import Path
 
 import nbformat
 
+from rnn_course.assignment import MARKERS
 from rnn_course.grading import audit
 from rnn_course.grading.errors import GradingError, SubmissionRejected
 from rnn_course.grading.limits import (  # noqa: F401  (re-exported)
@@ -296,8 +297,54 @@ def score_test(pc: PlanCell, res: dict, reset: dict | None, answer: tuple[str, d
     if why and answer is not None and _cell_problem(answer[1]):
         why += f"\n(answer cell {answer[0]}: {_cell_problem(answer[1])})"
     text = "\n".join(x for x in (hint, why) if x) or "passed"
+    if pc.hidden:
+        public_passed, public_why = public_verdict(pc.source, res, reset)
+    else:
+        public_passed, public_why = score >= points > 0, reason
+    public_text = "\n".join(x for x in (hint, "" if public_passed else public_why) if x)
     return TestResult(grade_id=pc.grade_id, score=score, max_score=points, output=_clip(text),
-                      hidden=pc.hidden, execution_time=float(res.get("elapsed", 0.0)), reason=reason)
+                      hidden=pc.hidden, execution_time=float(res.get("elapsed", 0.0)), reason=reason,
+                      public_passed=public_passed, public_output=_clip(public_text))
+
+
+_CELL_FRAME = re.compile(r"Cell In\[\d+\], line (\d+)")
+
+
+def hidden_lines(source: str) -> list[tuple[int, int]]:
+    """The 1-based line ranges (first, last) of the hidden-test regions of a test cell."""
+    begin, end = MARKERS["hidden"]
+    regions, start = [], None
+    for number, line in enumerate(source.splitlines(), 1):
+        if line.strip() == begin:
+            start = number
+        elif line.strip() == end and start is not None:
+            regions.append((start, number))
+            start = None
+    return regions
+
+
+def public_verdict(source: str, res: dict, reset: dict | None) -> tuple[bool, str]:
+    """Whether the visible part of a test cell with hidden tests passed, and why not.
+
+    The visible part is everything outside the hidden-test regions: the checks
+    students can run in their notebook. It passed if the cell ran cleanly, or if
+    the error was raised on a line inside a hidden region (the cell's own frame
+    comes first in IPython's traceback: `Cell In[7], line 12`).
+    """
+    if res["status"] == "not_run" or (reset is not None and reset["status"] != "ok"):
+        return False, res.get("reason") or "the grader could not run this test"
+    if res["status"] in ("timeout", "died"):
+        return False, res["reason"]
+    outputs = res.get("outputs", [])
+    error = next((o for o in reversed(outputs) if o.get("output_type") == "error"), None)
+    if error is None:
+        return res["status"] != "error", _cell_problem(res)
+    frame = _CELL_FRAME.search(_clean("\n".join(error.get("traceback", []))))
+    if frame is None:
+        return False, _error_line(outputs)
+    line = int(frame.group(1))
+    inside_hidden = any(first <= line <= last for first, last in hidden_lines(source))
+    return inside_hidden, "" if inside_hidden else _error_line(outputs)
 
 
 def _fmt(x: float) -> str:

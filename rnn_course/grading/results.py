@@ -87,6 +87,9 @@ class TestResult:
         hidden: True if the cell has hidden tests.
         execution_time: seconds the cell ran.
         reason: one line saying why the cell lost points ('' if it did not).
+        public_passed: whether the cell's visible checks (everything but its
+            hidden tests: what students can run in their notebook) passed.
+        public_output: what those visible checks printed, and their error.
     """
 
     __test__ = False  # not a pytest test class
@@ -98,6 +101,8 @@ class TestResult:
     hidden: bool = False
     execution_time: float = 0.0
     reason: str = ""
+    public_passed: bool = False
+    public_output: str = ""
 
     @property
     def status(self) -> str:
@@ -224,9 +229,16 @@ class GradeResult:
                             ("stdout_visibility", stdout_visibility)):
             if value not in VISIBILITIES:
                 raise ValueError(f"{name}={value!r}; expected one of {', '.join(VISIBILITIES)}.")
-        out = [f"Autograded score: {_fmt(self.score)} / {_fmt(self.max_score)}. "
-               "A test cell earns its points if it runs without an error and without writing to stderr "
-               "(nbgrader's rule); the notebook ran in FAST mode."]
+        tests = [t.to_gradescope(visibility, hidden_visibility) for t in self.tests]
+        if all(t["visibility"] == "visible" for t in tests):
+            out = [f"Autograded score: {_fmt(self.score)} / {_fmt(self.max_score)}. "
+                   "A test cell earns its points if it runs without an error and without writing to stderr "
+                   "(nbgrader's rule); the notebook ran in FAST mode."]
+        else:  # the total would give the hidden tests away before they are shown
+            out = ["Some tests are hidden until your instructor shows them (usually when grades are "
+                   "published); your score appears with them. The notebook ran in FAST mode."]
+        if not (self.rejected or self.error) and self.tests:
+            out.append(self.public_summary())
         if self.rejected:
             out.append(f"Your submission could not be graded: {self.rejected}")
         if self.error:
@@ -240,10 +252,25 @@ class GradeResult:
             "output_format": "text",
             "visibility": "visible",
             "stdout_visibility": stdout_visibility,
-            "tests": [t.to_gradescope(visibility, hidden_visibility) for t in self.tests],
+            "tests": tests,
             "extra_data": {"max_score": self.max_score, "status": self.status, "flags": list(self.flags),
                            "source": Path(self.source).name if self.source else None},
         }
+
+    def public_summary(self) -> str:
+        """The verdict of each test cell's visible checks: what students could run themselves.
+
+        Safe to show at once: it says nothing about hidden tests.
+        """
+        lines = ["Your visible checks (the test cells as they appear in your notebook):"]
+        for t in self.tests:
+            if t.public_passed:
+                lines.append(f"  passed  {t.grade_id}")
+                continue
+            detail = [x for x in t.public_output.strip().splitlines() if x.strip()]
+            lines.append(f"  FAILED  {t.grade_id}" + (f": {detail[-1]}" if detail else ""))
+            lines += [f"            {x}" for x in detail[:-1][-3:]]
+        return "\n".join(lines)
 
     def write_gradescope(self, path: str | Path, **visibility) -> Path:
         """Writes `results.json` atomically (a fresh file renamed over `path`)."""

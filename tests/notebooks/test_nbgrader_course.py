@@ -1,6 +1,9 @@
-"""The real nbgrader on a real course notebook (01): its `generate_assignment` gives the same
+"""The real nbgrader on every graded course notebook: its `generate_assignment` gives the same
 student notebook as `rnn-course assign`, and its `autograde` scores the solution in full, the
-untouched student version 0, and a submission with one wrong answer all but that exercise."""
+untouched student version 0, and a submission with one wrong answer all but that exercise;
+`rnn-course grade` gives that submission the same points, cell by cell.
+
+A new graded notebook must add its wrong answer to WRONG (the test fails until it does)."""
 
 from __future__ import annotations
 
@@ -11,10 +14,23 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
+
+from rnn_course.grading import grade_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
-NAME = "01_ngram_language_models"
-ASSIGNMENT = "ps01"
+GRADED = [p.stem for p in sorted((ROOT / "solutions").glob("*.ipynb"))
+          if any(c.metadata.get("nbgrader", {}).get("grade") for c in nbformat.read(str(p), 4).cells)]
+#: One plausible mistake per notebook: (answer grade_id, wrong answer). Its test cell must score 0.
+WRONG = {
+    "01_ngram_language_models": (
+        "q1_5_perplexity",
+        "def perplexity(log_probs):\n    return float(10 ** (-np.mean(log_probs)))  # base 10: wrong\n"),
+    "02_rnn_language_models": (
+        "q2_5_perplexity",
+        "def perplexity(targets, logits, mask=None):  # base 2: wrong, the loss is in nats\n"
+        "    return float(ops.convert_to_numpy(ops.power(2.0, sequence_cross_entropy(targets, logits, mask))))\n"),
+}
 
 
 def _nbgrader(course: Path, *args: str) -> None:
@@ -29,11 +45,15 @@ def _graded(nb) -> dict[str, str]:
     return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if "grade_id" in c.metadata.get("nbgrader", {})}
 
 
-def test_nbgrader_generates_our_student_notebook_and_autogrades_it(tmp_path):
+@pytest.mark.parametrize("name", GRADED)
+def test_nbgrader_generates_our_student_notebook_and_autogrades_it(name, tmp_path):
     from nbgrader.api import Gradebook
 
+    assert name in WRONG, f"add a wrong answer for {name} to WRONG in {Path(__file__).name}"
+    assignment = f"ps{name[:2]}"
+    wrong_id, wrong_source = WRONG[name]
     course = tmp_path / "course"
-    (course / "source" / ASSIGNMENT).mkdir(parents=True)
+    (course / "source" / assignment).mkdir(parents=True)
     (course / "nbgrader_config.py").write_text(
         "c = get_config()\n"
         f"c.CourseDirectory.root = {str(course)!r}\n"
@@ -41,36 +61,44 @@ def test_nbgrader_generates_our_student_notebook_and_autogrades_it(tmp_path):
         f"c.CourseDirectory.db_url = 'sqlite:///{course / 'gradebook.db'}'\n"
         "c.Execute.timeout = 120\n"
     )
-    source_path = course / "source" / ASSIGNMENT / f"{NAME}.ipynb"
-    shutil.copy(ROOT / "solutions" / f"{NAME}.ipynb", source_path)
-    _nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    source_path = course / "source" / assignment / f"{name}.ipynb"
+    shutil.copy(ROOT / "solutions" / f"{name}.ipynb", source_path)
+    _nbgrader(course, "generate_assignment", assignment, "--force")
 
-    release = nbformat.read(str(course / "release" / ASSIGNMENT / f"{NAME}.ipynb"), 4)
-    ours = nbformat.read(str(ROOT / "notebooks" / f"{NAME}.ipynb"), 4)
+    release = nbformat.read(str(course / "release" / assignment / f"{name}.ipynb"), 4)
+    ours = nbformat.read(str(ROOT / "notebooks" / f"{name}.ipynb"), 4)
     assert [c.source for c in release.cells] == [c.source for c in ours.cells]
     assert [c.metadata.get("nbgrader") for c in release.cells] == [c.metadata.get("nbgrader") for c in ours.cells]
 
     solution = nbformat.read(str(source_path), 4)
     answers = {gid: src for gid, src in _graded(solution).items() if not gid.endswith("_tests") and gid != "setup"}
-    wrong = nbformat.read(str(course / "release" / ASSIGNMENT / f"{NAME}.ipynb"), 4)
+    wrong = nbformat.read(str(course / "release" / assignment / f"{name}.ipynb"), 4)
     for cell in wrong.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid in answers:
             cell.source = answers[gid]
-        if gid == "q1_5_perplexity":
-            cell.source = "def perplexity(log_probs):\n    return float(10 ** (-np.mean(log_probs)))  # base 10: wrong\n"
+        if gid == wrong_id:
+            cell.source = wrong_source
     submissions = {"instructor": solution, "untouched": release, "wrong": wrong}
     for student, nb in submissions.items():
-        folder = course / "submitted" / student / ASSIGNMENT
+        folder = course / "submitted" / student / assignment
         folder.mkdir(parents=True)
-        nbformat.write(nb, str(folder / f"{NAME}.ipynb"))
-    _nbgrader(course, "autograde", ASSIGNMENT, "--force")
+        nbformat.write(nb, str(folder / f"{name}.ipynb"))
+    _nbgrader(course, "autograde", assignment, "--force")
 
     test_ids = [gid for gid in _graded(solution) if gid.endswith("_tests")]
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        scores = {student: {gid: gb.find_grade(gid, NAME, ASSIGNMENT, student).score for gid in test_ids}
+        scores = {student: {gid: gb.find_grade(gid, name, assignment, student).score for gid in test_ids}
                   for student in submissions}
-        max_scores = {gid: gb.find_grade(gid, NAME, ASSIGNMENT, "instructor").max_score for gid in test_ids}
+        max_scores = {gid: gb.find_grade(gid, name, assignment, "instructor").max_score for gid in test_ids}
     assert scores["instructor"] == max_scores
     assert set(scores["untouched"].values()) == {0}
-    assert scores["wrong"] == {**max_scores, "q1_5_perplexity_tests": 0}
+    assert scores["wrong"] == {**max_scores, f"{wrong_id}_tests": 0}
+
+    # Our grader agrees with nbgrader on the wrong submission, cell by cell, and says why in results.json.
+    submitted = course / "submitted" / "wrong" / assignment / f"{name}.ipynb"
+    ours = grade_notebook(submitted, ROOT / "solutions" / f"{name}.ipynb")
+    assert ours.scores == scores["wrong"], ours.summary()
+    failed = next(t for t in ours.to_gradescope()["tests"] if t["extra_data"]["grade_id"] == f"{wrong_id}_tests")
+    assert failed["status"] == "failed" and failed["score"] == 0
+    assert "CheckFailed" in failed["output"] or "AssertionError" in failed["output"], failed["output"]
