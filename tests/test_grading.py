@@ -427,11 +427,12 @@ def test_course_cli_exposes_grade(tmp_path, capsys):
 # ---------------------------------------------------------------------- static audit
 def test_audit_flags_tampering_patterns_and_not_ordinary_code():
     modules = audit.module_names(["import numpy as np\nimport coursechecks"])
-    assert audit.scan("def f(x):\n    self.w = x\n    return np.mean(x)\n", modules) == []
+    assert audit.scan("def f(x):\n    self.w = x\n    setattr(self, 'b', x)\n    return np.mean(x)\n", modules) == []
     cases = {
         "np.testing.assert_allclose = lambda *a, **k: None": "replaces the module attribute",
         "coursechecks.check_mean = None": "replaces the module attribute coursechecks.check_mean",
         "setattr(coursechecks, 'check_add', print)": "calls setattr() on the module",
+        "m = importlib.import_module('coursechecks')\nsetattr(m, 'check_add', print)": "calls setattr() on m",
         "import sys\nsys.modules['coursechecks'] = 1": "writes to sys.modules",
         "exec('x = 1')": "calls exec()",
         "get_ipython().kernel.do_execute = None": "get_ipython()",

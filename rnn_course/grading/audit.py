@@ -154,8 +154,12 @@ def scan(source: str, modules: set[str]) -> list[str]:
                     if func.id == "get_ipython" and "get_ipython().system(" in to_python(source):
                         text = "runs a shell command (!cmd)"
                     flag(node, text)
-                elif func.id in ("setattr", "delattr") and node.args and _root(node.args[0]) in modules:
-                    flag(node, f"calls {func.id}() on the module {_dotted(node.args[0])}")
+                elif func.id in ("setattr", "delattr") and node.args:
+                    if _root(node.args[0]) in modules:
+                        flag(node, f"calls {func.id}() on the module {_dotted(node.args[0])}")
+                    elif _root(node.args[0]) not in ("self", "cls"):
+                        flag(node, f"calls {func.id}() on {_dotted(node.args[0])} (can replace a module's "
+                                   "functions by name)")
             elif isinstance(func, ast.Attribute):
                 if func.attr in ("insert", "append", "extend") and _dotted(func.value) == "sys.path":
                     flag(node, f"changes sys.path (sys.path.{func.attr})")

@@ -329,7 +329,7 @@ def public_verdict(source: str, res: dict, reset: dict | None) -> tuple[bool, st
     The visible part is everything outside the hidden-test regions: the checks
     students can run in their notebook. It passed if the cell ran cleanly, or if
     the error was raised on a line inside a hidden region (the cell's own frame
-    comes first in IPython's traceback: `Cell In[7], line 12`).
+    comes first in IPython's traceback of the raised exception: `Cell In[7], line 12`).
     """
     if res["status"] == "not_run" or (reset is not None and reset["status"] != "ok"):
         return False, res.get("reason") or "the grader could not run this test"
@@ -339,7 +339,9 @@ def public_verdict(source: str, res: dict, reset: dict | None) -> tuple[bool, st
     error = next((o for o in reversed(outputs) if o.get("output_type") == "error"), None)
     if error is None:
         return res["status"] != "error", _cell_problem(res)
-    frame = _CELL_FRAME.search(_clean("\n".join(error.get("traceback", []))))
+    # Chained exceptions print the cause first: the raised one's traceback is the last.
+    last = _clean("\n".join(error.get("traceback", []))).split("Traceback (most recent call last)")[-1]
+    frame = _CELL_FRAME.search(last)
     if frame is None:
         return False, _error_line(outputs)
     line = int(frame.group(1))

@@ -5,6 +5,9 @@ so errors are allowed exactly where they must happen: in answer cells, in the gr
 test cells, and in cells tagged `uses-answers` (experiments that call the student's
 code). Every other cell must work, and no cell may write to stderr (nbgrader would
 score a test cell with stderr output as 0).
+
+The notebook runs with nbgrader blocked, as on Colab: the self-checks in the test cells must
+still give their verdict (NotImplementedError) for every unanswered exercise.
 """
 
 from pathlib import Path
@@ -24,10 +27,10 @@ def _may_fail(cell) -> bool:
 
 
 @pytest.mark.parametrize("path", STUDENT_NOTEBOOKS, ids=[p.name for p in STUDENT_NOTEBOOKS])
-def test_student_notebook_runs_and_its_ungraded_cells_work(path, tmp_path):
+def test_student_notebook_runs_and_its_ungraded_cells_work(path, tmp_path, without_nbgrader):
     work = tmp_path / path.name  # run a copy: the repo's student notebooks stay output-free
     work.write_text(path.read_text())
-    result = run_notebook(work, mode="fast", allow_errors=True, cell_timeout=300)
+    result = run_notebook(work, mode="fast", allow_errors=True, cell_timeout=300, env=without_nbgrader)
     unexpected = [(i, msg) for i, msg in result.errors if not _may_fail(result.notebook.cells[i])]
     assert not unexpected, f"ungraded cells failed: {unexpected}"
     stderr = [(i, out.text[:200]) for i, cell in enumerate(result.notebook.cells) if cell.cell_type == "code"
@@ -35,3 +38,7 @@ def test_student_notebook_runs_and_its_ungraded_cells_work(path, tmp_path):
     assert not stderr, f"cells wrote to stderr: {stderr}"
     if not any(_may_fail(c) for c in result.notebook.cells[1:]):
         assert result.errors == []
+    errors = dict(result.errors)
+    for i, cell in enumerate(result.notebook.cells):
+        if cell.metadata.get("nbgrader", {}).get("grade"):  # a test cell: its public check answers
+            assert errors.get(i, "").startswith("CheckFailed") and "NotImplementedError" in errors[i], (i, errors.get(i))
