@@ -82,12 +82,18 @@ def _data(args) -> int:
 
 
 def _run(args) -> int:
-    from rnn_course.execution import run_notebook
+    from rnn_course.execution import run_in_process, run_notebook
 
+    if args.in_process and args.save:
+        raise CourseError("--in-process runs without a kernel and keeps no outputs, so it cannot --save. "
+                          "Drop one of the two.")
     status = 0
     for path in args.notebooks:
-        result = run_notebook(path, mode=args.mode, cell_timeout=args.cell_timeout,
-                              allow_errors=True, save=args.save)
+        if args.in_process:
+            result = run_in_process(path, mode=args.mode)
+        else:
+            result = run_notebook(path, mode=args.mode, cell_timeout=args.cell_timeout,
+                                  allow_errors=True, save=args.save)
         print(f"{path}: {result.seconds:.1f} s in {args.mode.upper()} mode, "
               f"{len(result.errors)} failing cell(s){' (outputs saved)' if args.save else ''}")
         for index, message in result.errors:
@@ -115,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["fast", "full", "gpu"], default="full")
     p.add_argument("--save", action="store_true", help="store the outputs in the notebook (instructors: solutions/)")
     p.add_argument("--cell-timeout", type=int, default=900)
+    p.add_argument("--in-process", action="store_true",
+                   help="run the code cells in this Python process, without Jupyter (prints each cell's "
+                        "output and time; for machines without a kernel)")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("data", help="verify (or, for maintainers, bundle) the corpora")

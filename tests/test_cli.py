@@ -27,3 +27,38 @@ def test_unknown_backend_is_one_line_exit_2():
 def test_data_verify_passes_on_the_bundled_data():
     run = _cli("data", "--verify")
     assert run.returncode == 0 and run.stdout.count("ok") == 10
+
+
+def test_run_in_process_needs_no_kernel_and_reports_each_cell(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import inspect, os\ndef twice(x):\n    return 2 * x\n"),
+        nbformat.v4.new_markdown_cell("text"),
+        nbformat.v4.new_code_cell("print('mode', os.environ['RNN_COURSE_FAST'], 'source:', inspect.getsource(twice).split()[1])"),
+        nbformat.v4.new_code_cell("twice(1) / 0"),
+        nbformat.v4.new_code_cell("print('after the failure', twice(21))"),
+    ])
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, str(path))
+    before = path.read_text()
+    # nbclient and jupyter_client cannot be imported: the run must not need them.
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\nclass B:\n    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('nbclient', 'jupyter_client', 'ipykernel'):\n"
+        "            raise ImportError(name + ' blocked')\nsys.meta_path.insert(0, B())\n")
+    run = _cli("run", "--in-process", "--mode", "fast", str(path), env={"PYTHONPATH": str(blocker)})
+    assert run.returncode == 1, run.stderr  # one failing cell
+    out = run.stdout
+    assert "mode 1 source: twice(x):" in out
+    assert "--- code cell 2: " in out and "FAILED" in out and "ZeroDivisionError" in out
+    assert "after the failure 42" in out
+    assert "1 failing cell(s)" in out and "cell 2: ZeroDivisionError: division by zero" in out
+    assert path.read_text() == before
+
+
+def test_run_in_process_cannot_save():
+    run = _cli("run", "--in-process", "--save", "solutions/00_setup.ipynb")
+    assert run.returncode == 2 and "cannot --save" in run.stderr and run.stderr.count("\n") == 1
