@@ -133,6 +133,8 @@ def generate_student_notebook(nb):
                 ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata):
         nb, resources = pre().preprocess(nb, resources)
     nb.metadata.pop("widgets", None)
+    for cell in nb.cells:  # run timestamps of the instructor's last run: noise in every regeneration
+        cell.metadata.pop("execution", None)
     return nb
 
 

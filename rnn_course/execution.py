@@ -82,6 +82,7 @@ def run_notebook(path: str | Path, *, mode: str = "full", cell_timeout: int = 90
     path = Path(path)
     nb = nbformat.read(str(path), as_version=4)
     client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3", allow_errors=allow_errors,
+                            record_timing=False,  # no timestamps in the saved notebook: they only make diffs
                             resources={"metadata": {"path": str(path.parent.resolve())}})
     start = time.perf_counter()
     with _environ({**MODE_ENV[mode], **(env or {})}):

@@ -50,6 +50,14 @@ def test_student_version_clears_solutions_and_hidden_tests():
     assert assignment.leaks(student, source) == []
 
 
+def test_student_version_drops_the_instructors_run_timestamps():
+    source = make_source_nb()
+    source.cells[2].metadata["execution"] = {"iopub.execute_input": "2026-11-22T18:57:27.580853Z"}
+    student = assignment.generate_student_notebook(source)
+    assert all("execution" not in c.metadata for c in student.cells)
+    assert "execution" in source.cells[2].metadata
+
+
 def test_leak_detection_finds_markers_and_solution_lines():
     source = make_source_nb()
     student = assignment.generate_student_notebook(source)
