@@ -295,6 +295,9 @@ def score_test(pc: PlanCell, res: dict, reset: dict | None, answer: tuple[str, d
             why = f"partial credit: the cell returned {_fmt(score)} of {_fmt(points)} points"
     reason = why.strip().splitlines()[0] if why.strip() else ""
     if why and answer is not None and _cell_problem(answer[1]):
+        # The answer's own failure (a timeout, a dead kernel, NotImplementedError) is the real cause:
+        # it leads the one-line reason; the test's error follows in the output.
+        reason = f"answer cell {answer[0]}: {_cell_problem(answer[1])}".splitlines()[0]
         why += f"\n(answer cell {answer[0]}: {_cell_problem(answer[1])})"
     text = "\n".join(x for x in (hint, why) if x) or "passed"
     if pc.hidden:
