@@ -3,16 +3,14 @@ student version earns 0, and a tampered student version earns 0 too: its test ce
 restored and the checks it patched are loaded afresh (the grader's adversarial cases are
 tested one by one on small fixtures in tests/test_grading.py)."""
 
-from pathlib import Path
-
 import nbformat
 import pytest
 
 from rnn_course.grading import grade_notebook
 
-ROOT = Path(__file__).resolve().parents[2]
-GRADED = [p for p in sorted((ROOT / "solutions").glob("*.ipynb"))
-          if any(c.metadata.get("nbgrader", {}).get("grade") for c in nbformat.read(str(p), 4).cells)]
+from course_submissions import GRADED as GRADED_NAMES, ROOT
+
+GRADED = [ROOT / "solutions" / f"{name}.ipynb" for name in GRADED_NAMES]
 
 #: Added right after the setup cell: every public check becomes a no-op that claims success.
 TAMPER = '''import importlib, pkgutil

@@ -3,7 +3,7 @@ student notebook as `rnn-course assign`, and its `autograde` scores the solution
 untouched student version 0, and a submission with one wrong answer all but that exercise;
 `rnn-course grade` gives that submission the same points, cell by cell.
 
-A new graded notebook must add its wrong answer to WRONG (the test fails until it does)."""
+The wrong answers are in tests/course_submissions.py: a new graded notebook must add one."""
 
 from __future__ import annotations
 
@@ -18,19 +18,7 @@ import pytest
 
 from rnn_course.grading import grade_notebook
 
-ROOT = Path(__file__).resolve().parents[2]
-GRADED = [p.stem for p in sorted((ROOT / "solutions").glob("*.ipynb"))
-          if any(c.metadata.get("nbgrader", {}).get("grade") for c in nbformat.read(str(p), 4).cells)]
-#: One plausible mistake per notebook: (answer grade_id, wrong answer). Its test cell must score 0.
-WRONG = {
-    "01_ngram_language_models": (
-        "q1_5_perplexity",
-        "def perplexity(log_probs):\n    return float(10 ** (-np.mean(log_probs)))  # base 10: wrong\n"),
-    "02_rnn_language_models": (
-        "q2_5_perplexity",
-        "def perplexity(targets, logits, mask=None):  # base 2: wrong, the loss is in nats\n"
-        "    return float(ops.convert_to_numpy(ops.power(2.0, sequence_cross_entropy(targets, logits, mask))))\n"),
-}
+from course_submissions import GRADED, ROOT, wrong_submission
 
 
 def _nbgrader(course: Path, *args: str) -> None:
@@ -49,9 +37,7 @@ def _graded(nb) -> dict[str, str]:
 def test_nbgrader_generates_our_student_notebook_and_autogrades_it(name, tmp_path):
     from nbgrader.api import Gradebook
 
-    assert name in WRONG, f"add a wrong answer for {name} to WRONG in {Path(__file__).name}"
     assignment = f"ps{name[:2]}"
-    wrong_id, wrong_source = WRONG[name]
     course = tmp_path / "course"
     (course / "source" / assignment).mkdir(parents=True)
     (course / "nbgrader_config.py").write_text(
@@ -71,14 +57,7 @@ def test_nbgrader_generates_our_student_notebook_and_autogrades_it(name, tmp_pat
     assert [c.metadata.get("nbgrader") for c in release.cells] == [c.metadata.get("nbgrader") for c in ours.cells]
 
     solution = nbformat.read(str(source_path), 4)
-    answers = {gid: src for gid, src in _graded(solution).items() if not gid.endswith("_tests") and gid != "setup"}
-    wrong = nbformat.read(str(course / "release" / assignment / f"{name}.ipynb"), 4)
-    for cell in wrong.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in answers:
-            cell.source = answers[gid]
-        if gid == wrong_id:
-            cell.source = wrong_source
+    wrong, wrong_id = wrong_submission(name, course / "release" / assignment / f"{name}.ipynb")
     submissions = {"instructor": solution, "untouched": release, "wrong": wrong}
     for student, nb in submissions.items():
         folder = course / "submitted" / student / assignment
