@@ -348,7 +348,7 @@ def public_verdict(source: str, res: dict, reset: dict | None) -> tuple[bool, st
     if frame is None:
         return False, _error_line(outputs)
     line = int(frame.group(1))
-    inside_hidden = any(first <= line <= last for first, last in hidden_lines(source))
+    inside_hidden = any(lo <= line <= hi for lo, hi in hidden_lines(source))
     return inside_hidden, "" if inside_hidden else _error_line(outputs)
 
 
