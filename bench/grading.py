@@ -1,7 +1,7 @@
 """Benchmark: grading a notebook against executing it, for every graded course notebook.
 
 The anchor is a plain headless run of the solution notebook in FAST mode
-(`rnn_course.execution.run_notebook`: one fresh kernel, nbclient, the cells in
+(`rnn_course.runner.run_notebook`: one fresh kernel, nbclient, the cells in
 order), which is what a student's notebook costs to execute. The measured side is
 `rnn_course.grading.grade_notebook` on the same notebook: find the source,
 restore every locked and test cell, start the sandboxed kernel under its limits,
@@ -40,7 +40,7 @@ def graded_notebooks() -> list[Path]:
 
 
 def time_execution(source: Path, scratch: Path) -> float:
-    from rnn_course.execution import run_notebook
+    from rnn_course.runner import run_notebook
 
     work = scratch / source.name  # a copy: run_notebook writes nothing, but keep solutions/ untouched
     shutil.copy(source, work)

@@ -82,7 +82,7 @@ def _data(args) -> int:
 
 
 def _run(args) -> int:
-    from rnn_course.execution import run_in_process, run_notebook
+    from rnn_course.runner import run_in_process, run_notebook
 
     if args.in_process and args.save:
         raise CourseError("--in-process runs without a kernel and keeps no outputs, so it cannot --save. "

@@ -17,11 +17,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "grading"))
 import builders as B  # noqa: E402
 
-from rnn_course import gradescope  # noqa: E402
+from rnn_course.grading import gradescope  # noqa: E402
 from rnn_course.grading import RESULTS_SCHEMA, GradingError  # noqa: E402
 from rnn_course.grading.cli import main as grading_main  # noqa: E402
 
-PACKAGE = Path(gradescope.__file__).resolve().parent
+PACKAGE = Path(gradescope.__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -61,8 +61,8 @@ def test_zip_has_what_gradescope_needs(tmp_path, project):
         config = json.loads(zf.read("autograder.json"))
         setup = zf.read("setup.sh").decode()
     assert {"setup.sh", "run_autograder", "autograder.json", "solutions/90_fixture_sums.ipynb",
-            "package/pyproject.toml", "package/rnn_course/gradescope.py",
-            "package/rnn_course/grading/executor.py"} <= names
+            "package/pyproject.toml", "package/rnn_course/grading/gradescope.py",
+            "package/rnn_course/grading/sandbox.py"} <= names
     assert modes["setup.sh"] & stat.S_IXUSR and modes["run_autograder"] & stat.S_IXUSR
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert config["notebook"] == "90_fixture_sums.ipynb" and config["total_timeout"] == 60

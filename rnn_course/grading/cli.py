@@ -164,7 +164,7 @@ def _grade(args) -> int:
 
 
 def _gradescope_zip(args) -> int:
-    from rnn_course.gradescope import build_autograder_zip
+    from rnn_course.grading.gradescope import build_autograder_zip
 
     out = build_autograder_zip(args.notebook, args.out, solutions_dir=args.solutions,
                                cell_timeout=args.cell_timeout, total_timeout=args.timeout,

@@ -34,7 +34,7 @@ from rnn_course.grading.restore import (
     ANSWER, FREE, GRADE, GUARD, LOCKED, MANUAL, STUDENT, PlanCell, SourceNotebook, load_source, read_notebook,
     restore)
 from rnn_course.grading.results import GradeResult, TestResult
-from rnn_course.grading.sandbox import package_parent, run_cells
+from rnn_course.grading.sandbox_launcher import package_parent, run_cells
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 OUTPUT_CHARS = 3000
@@ -130,7 +130,7 @@ def locate_module(name: str, search_path: list[str]) -> tuple[str, list[str] | N
 
 def pin_check_modules(check_modules, env: dict[str, str] | None) -> list[tuple[str, str, list[str] | None]]:
     """The files the kernel's check modules must come from: `(name, origin, package_folders)`."""
-    from rnn_course.grading.sandbox import kernel_environment
+    from rnn_course.grading.sandbox_launcher import kernel_environment
 
     kpath = kernel_environment(env, "-").get("PYTHONPATH", "")
     search = [p for p in kpath.split(os.pathsep) if p] + [p for p in sys.path if p and os.path.isdir(p)]

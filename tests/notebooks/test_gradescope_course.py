@@ -10,7 +10,7 @@ import sys
 import jsonschema
 import nbformat
 
-from rnn_course import gradescope
+from rnn_course.grading import gradescope
 from rnn_course.grading import RESULTS_SCHEMA
 
 from course_submissions import ROOT, wrong_submission

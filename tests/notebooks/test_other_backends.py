@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rnn_course.execution import run_notebook
+from rnn_course.runner import run_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))

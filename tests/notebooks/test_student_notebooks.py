@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rnn_course.assignment import USES_ANSWERS_TAG
-from rnn_course.execution import run_notebook
+from rnn_course.runner import run_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDENT_NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

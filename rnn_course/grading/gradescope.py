@@ -7,7 +7,7 @@
   virtualenv at `/autograder/venv`, installs the package from `package/` with
   its dependencies, and creates the unprivileged user `rnngrader`;
 - `run_autograder`: run for every submission. It calls
-  `python -m rnn_course.gradescope run`, which takes the notebook from
+  `python -m rnn_course.grading.gradescope run`, which takes the notebook from
   `/autograder/submission`, grades it with `rnn_course.grading.grade_notebook`
   against `solutions/<notebook>` and writes `/autograder/results/results.json`;
 - `autograder.json`: the notebook's name and the grading limits;
@@ -62,7 +62,7 @@ python3 -m venv /autograder/venv
 /autograder/venv/bin/python -m pip install "$SRC/package{extras}" nbclient ipykernel nbgrader
 id -u {user} >/dev/null 2>&1 || useradd --system --create-home --shell /usr/sbin/nologin {user}
 chmod 700 "$SRC/solutions"
-/autograder/venv/bin/python -c "import rnn_course.grading, rnn_course.gradescope; print('rnn-course autograder ready')"
+/autograder/venv/bin/python -c "import rnn_course.grading, rnn_course.grading.gradescope; print('rnn-course autograder ready')"
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -74,7 +74,7 @@ ROOT="${{{root_env}:-/autograder}}"
 PY="${{{python_env}:-$ROOT/venv/bin/python}}"
 export PYTHONPATH="$ROOT/source/package${{PYTHONPATH:+:$PYTHONPATH}}"
 cd "$ROOT"
-exec "$PY" -m rnn_course.gradescope run --root "$ROOT"
+exec "$PY" -m rnn_course.grading.gradescope run --root "$ROOT"
 """
 
 
@@ -167,7 +167,7 @@ def build_autograder_zip(notebook_name_or_number: str | int, out_path: str | Pat
     from rnn_course.grading.grader import _check_options
     from rnn_course.grading.restore import load_source
     from rnn_course.grading.results import VISIBILITIES
-    from rnn_course.grading.sandbox import package_parent
+    from rnn_course.grading.sandbox_launcher import package_parent
 
     _check_options(cell_timeout, total_timeout, memory_limit_mb)
     for name, value in (("visibility", visibility), ("hidden_visibility", hidden_visibility)):
@@ -302,8 +302,8 @@ def run_autograder(root: str | Path | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m rnn_course.gradescope run [--root DIR]` (what `run_autograder` calls)."""
-    parser = argparse.ArgumentParser(prog="python -m rnn_course.gradescope")
+    """`python -m rnn_course.grading.gradescope run [--root DIR]` (what `run_autograder` calls)."""
+    parser = argparse.ArgumentParser(prog="python -m rnn_course.grading.gradescope")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="grade /autograder/submission into /autograder/results/results.json")
     p.add_argument("--root", help=f"the autograder folder (default ${ROOT_ENV} or /autograder)")
