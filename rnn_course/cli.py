@@ -21,15 +21,62 @@ from pathlib import Path
 from rnn_course.errors import CourseError
 
 
-def _doctor(args) -> int:
-    from rnn_course import corpora, device, notebook
+def _import_notices_report() -> list[str]:
+    """The doctor's lines on what guarded imports printed (`rnn_course.quiet_imports`).
 
+    Run before anything imports TensorFlow for the first part (captures left by
+    processes that died while importing it, so their text is shown once, then
+    removed), and after for the second (what this process's imports printed).
+    """
+    from rnn_course import quiet_imports
+
+    lines = []
+    for module, pid, path in quiet_imports.abandoned_logs():
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            path.unlink()
+        except OSError as err:
+            lines.append(f"died during: an import of {module} in process {pid} ({path}: {err})")
+            continue
+        kept = [line for line in text.splitlines() if line.strip()]
+        lines.append(f"died during: an import of {module} in process {pid}, which printed "
+                     f"{len(kept)} line(s) (shown once; {path} removed):")
+        lines += [f"               | {line}" for line in kept]
+    return lines
+
+
+def _doctor(args) -> int:
+    from rnn_course import corpora, device, notebook, quiet_imports
+
+    abandoned = _import_notices_report()
     notebook.silence_logs()
     device.select_backend(args.backend)
     print("rnn-course doctor")
     print("=================")
     rep = device.report()
+    tf_error = None
+    if importlib.util.find_spec("tensorflow") is not None:
+        try:  # under any backend Keras imports it too (seeding): report what it printed
+            import tensorflow  # noqa: F401
+        except ImportError as err:
+            tf_error = err
+
     print(rep)
+    notices = quiet_imports.notices()
+    if not quiet_imports.installed():
+        print(f"imports      : not guarded ({quiet_imports.ENV_SWITCH}="
+              f"{os.environ.get(quiet_imports.ENV_SWITCH, '')!r}): TensorFlow's import notices went to stderr")
+    elif not notices and tf_error is None:
+        print("imports      : nothing printed to stderr while TensorFlow was imported"
+              if "tensorflow" in sys.modules else "imports      : TensorFlow is not installed")
+    if tf_error is not None:
+        print(f"imports      : importing tensorflow failed: {tf_error}")
+    for notice in notices:
+        print(f"imports      : {notice.summary()}")
+        for line in notice.lines:
+            print(f"               | {line}")
+    for line in abandoned:
+        print(line)
     print(f"mode         : {notebook.mode_from_env().upper()} "
           f"(RNN_COURSE_FAST={os.environ.get('RNN_COURSE_FAST', '')!r}, "
           f"RNN_COURSE_SCALE={os.environ.get('RNN_COURSE_SCALE', '')!r})")

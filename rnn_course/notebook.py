@@ -5,7 +5,10 @@ assign --check` enforces it). It installs the course on Colab, then calls `setup
 which:
 
 1. keeps library chatter off stderr (nbgrader scores a test cell that writes to
-   stderr as 0): TensorFlow's C++ and Python logs, absl, and Python warnings;
+   stderr as 0): TensorFlow's C++ and Python logs, absl, and Python warnings; what
+   TensorFlow's C++ code writes to fd 2 while it is imported, which no log level
+   silences, is kept off stderr by `rnn_course.quiet_imports` (installed as soon as
+   the cell imports `rnn_course`, so any later import of TensorFlow is covered);
 2. selects the Keras backend (`KERAS_BACKEND`, TensorFlow by default);
 3. seeds Python, NumPy and the backend;
 4. chooses the mode: FAST (`RNN_COURSE_FAST=1`, used by CI and the grader),
@@ -20,7 +23,7 @@ import logging
 import os
 import warnings
 
-from rnn_course import device
+from rnn_course import device, quiet_imports
 from rnn_course.errors import CourseError
 
 MODES = ("fast", "full", "gpu")
@@ -56,7 +59,8 @@ def mode_from_env(environ=None) -> str:
 
 
 def silence_logs() -> None:
-    """Keeps TensorFlow, absl and Python warnings off stderr."""
+    """Keeps TensorFlow, absl and Python warnings off stderr (and TensorFlow's import-time C++ notices)."""
+    quiet_imports.install()  # already done by `import rnn_course`; idempotent
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     warnings.filterwarnings("ignore")

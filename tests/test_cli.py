@@ -13,6 +13,7 @@ def test_doctor_reports_device_mode_and_every_corpus():
     assert run.returncode == 0, run.stderr
     out = run.stdout
     assert "backend      :" in out and "accelerator  :" in out and "mode         : FAST" in out
+    assert "imports      : " in out  # what TensorFlow printed at import (tests/test_quiet_imports.py)
     assert out.count("  ok     ") == 10, out
     assert run.stderr == ""
 
