@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 
 import numpy as np
@@ -102,12 +103,38 @@ if keras is not None:
 
         `SparseCategoricalCrossentropy(from_logits=True)` would average over every
         position, padding included; this loss gives each batch the mean over its
-        real targets only. Use it on models whose Embedding has `mask_zero=False`
-        (the course's LMs): it masks by the targets itself.
+        real targets only, so that the loss of a batch is the log of its
+        `Perplexity`:
+
+            loss = Σ w·nll / Σ w      over the positions whose target is not `pad_id`
+
+        with `w` the sample weight (1 without one). The targets alone decide what
+        counts: a mask that the model propagates (`Embedding(..., mask_zero=True)`,
+        `Masking`) is ignored. Keras would otherwise apply it a second time on top
+        of the target mask and rescale the mean by `positions / unmasked inputs`,
+        which counts the padding twice (with `lm_windows(..., pad_last=True)` the
+        last real input is unmasked but its target is `<pad>`).
 
         Args:
             pad_id: the target id that is not a prediction (`<pad>`, 0).
             name: the loss's name.
+            reduction: `"sum_over_batch_size"` (the default), `"mean"` or
+                `"mean_with_sample_weight"`: the weighted mean above; `"sum"`:
+                `Σ w·nll`; `None` or `"none"`: `w·nll` at every position,
+                `(batch, seq)`, 0 at `<pad>` targets.
+
+        Call arguments:
+            y_true: int (or integral float) targets `(batch, seq)`.
+            y_pred: float logits `(batch, seq, vocab)`.
+            sample_weight: optional weights `(batch,)` (one per window) or
+                `(batch, seq)` (one per position).
+
+        Returns:
+            A float32 scalar (0 when no target counts), or `(batch, seq)` for
+            `reduction=None`.
+
+        Raises:
+            ValueError: if the shapes are not those above.
 
         Example:
 
@@ -119,15 +146,77 @@ if keras is not None:
             super().__init__(name=name, **kwargs)
             self.pad_id = int(pad_id)
 
+        def __call__(self, y_true, y_pred, sample_weight=None):
+            # Replaces keras.losses.Loss.__call__, which multiplies by the mask
+            # propagated with `y_pred` (rescaled by total / unmasked) after `call`.
+            with keras.name_scope(self.name):
+                nll, weight = token_nll(y_true, y_pred, pad_id=self.pad_id)  # (batch, seq) each
+                if sample_weight is not None:
+                    weight = weight * _position_weights(sample_weight, weight)
+                weighted = nll * weight
+                if self.reduction in (None, "none"):
+                    return weighted
+                if self.reduction == "sum":
+                    return ops.sum(weighted)
+                return ops.divide_no_nan(ops.sum(weighted), ops.sum(weight))
+
         def call(self, y_true, y_pred):
-            nll, mask = token_nll(y_true, y_pred, pad_id=self.pad_id)  # (batch, seq) each
-            # "sum_over_batch_size" divides by batch * seq; rescale so that the
-            # result is the mean over the real targets only.
-            total = ops.cast(ops.size(mask), "float32")
-            return nll * (total / ops.maximum(ops.sum(mask), 1.0))
+            """`-log ŷ(t)[target]` at every position, `(batch, seq)`, 0 at `<pad>` targets."""
+            return token_nll(y_true, y_pred, pad_id=self.pad_id)[0]
 
         def get_config(self):
             return {**super().get_config(), "pad_id": self.pad_id}
+
+    class _TargetsLogitsLoss(keras.losses.Loss):
+        """Wraps a function `loss(targets, logits) -> scalar` for `model.compile`.
+
+        The function does its own masking from the targets, so the mask that the
+        model propagates is not applied again (see `MaskedSequenceLoss`), and its
+        int32 targets are restored (Keras hands them over as floats).
+        """
+
+        def __init__(self, fn, name):
+            super().__init__(name=name)
+            self.fn = fn
+
+        def __call__(self, y_true, y_pred, sample_weight=None):
+            if sample_weight is not None:
+                raise ValueError(
+                    f"The loss function `{self.name}(targets, logits)` takes no sample weights, but sample "
+                    "weights were given. Expected no `sample_weight`, or `loss=None` (MaskedSequenceLoss, "
+                    "which weighs each window or position)."
+                )
+            with keras.name_scope(self.name):
+                value = ops.convert_to_tensor(self.fn(ops.cast(y_true, "int32"), y_pred))
+            if len(value.shape) != 0:
+                raise ValueError(
+                    f"The loss function `{self.name}(targets, logits)` must return a scalar (the mean loss over "
+                    f"the real targets). Received a tensor of shape {tuple(value.shape)}."
+                )
+            return value
+
+        def call(self, y_true, y_pred):
+            return self.fn(ops.cast(y_true, "int32"), y_pred)
+
+
+def _position_weights(sample_weight, like):
+    """Sample weights `(batch,)` or `(batch, seq)` (or `(batch, 1)`) as float32 `(batch, seq)`, like `like`."""
+    weight = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
+    try:
+        rank = len(weight.shape)
+    except ValueError:  # unknown rank: a tf.function traced with relaxed shapes
+        rank = None
+    if rank not in (None, 1, 2):
+        raise ValueError(
+            "Expected sample weights of shape (batch,) (one per window) or (batch, seq) (one per position). "
+            f"Received shape {tuple(weight.shape)} for targets of shape {tuple(like.shape)}."
+        )
+    # (batch,) and (batch, 1) become (batch, 1), broadcast along the sequence; (batch, seq) stays.
+    weight = ops.reshape(weight, (ops.shape(like)[0], -1))
+    return ops.broadcast_to(weight, ops.shape(like))
+
+
+if keras is not None:
 
     @_register
     class Perplexity(keras.metrics.Metric):
@@ -152,15 +241,13 @@ if keras is not None:
         def update_state(self, y_true, y_pred, sample_weight=None):
             nll, mask = token_nll(y_true, y_pred, pad_id=self.pad_id)
             if sample_weight is not None:  # (batch,) or (batch, seq) weights
-                weight = ops.cast(sample_weight, "float32")
-                if len(weight.shape) == 1:
-                    weight = ops.expand_dims(weight, -1)
+                weight = _position_weights(sample_weight, mask)
                 nll, mask = nll * weight, mask * weight
             self.total_nll.assign_add(ops.cast(ops.sum(nll), self.total_nll.dtype))
             self.count.assign_add(ops.cast(ops.sum(mask), self.count.dtype))
 
         def result(self):
-            return ops.exp(self.total_nll / ops.maximum(self.count, 1.0))
+            return ops.exp(ops.divide_no_nan(self.total_nll, self.count))  # 1 when nothing counted
 
         def get_config(self):
             return {**super().get_config(), "pad_id": self.pad_id}
@@ -304,9 +391,20 @@ def compile_lm(model, *, learning_rate: float = 2e-3, clipnorm: float | None = 1
             RNNs can produce exploding gradients; notebook 03 explains why clipping helps.
         loss: `None` for `MaskedSequenceLoss`, or a function `loss(targets, logits)`
             returning the scalar mean loss, written with `keras.ops` (e.g. yours from
-            exercise 2.4). Keras hands the targets over as floats; they are cast
-            back to int32 before your function sees them.
+            exercise 2.4). Your function sees the targets as int32 and masks the
+            padding itself; it takes no sample weights.
         pad_id: the target id that is not a prediction.
+
+    The loss is the mean over the real (non-`pad_id`) targets whether or not the
+    model propagates a mask (`Embedding(..., mask_zero=True)`): Keras's own
+    mask weighting is not applied on top of it, so the logged loss of a batch
+    is the log of its perplexity. `Perplexity` is compiled as a weighted metric:
+    sample weights given to `fit`/`evaluate` weigh it as they weigh the loss.
+
+    Raises:
+        ValueError: if `loss` is neither `None`, a Keras loss nor a function;
+            when training, if such a function returns a non-scalar or sample
+            weights are given to it.
     """
     if loss is None:
         loss = MaskedSequenceLoss(pad_id=pad_id)
@@ -314,14 +412,11 @@ def compile_lm(model, *, learning_rate: float = 2e-3, clipnorm: float | None = 1
         if not callable(loss):
             raise ValueError(f"`loss` must be None, a keras Loss or a function (targets, logits) -> scalar. "
                              f"Received: {loss!r}")
-        user_loss = loss
-
-        def loss(y_true, y_pred):
-            return user_loss(ops.cast(y_true, "int32"), y_pred)
-
-        loss.__name__ = getattr(user_loss, "__name__", "loss")
+        name = re.sub(r"\W", "_", getattr(loss, "__name__", "loss")).strip("_") or "loss"  # "<lambda>" -> "lambda"
+        loss = _TargetsLogitsLoss(loss, name=name)
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=clipnorm)
-    model.compile(optimizer=optimizer, loss=loss, metrics=[Perplexity(pad_id=pad_id)])
+    # A weighted metric, so that sample weights weigh the perplexity as they weigh the loss.
+    model.compile(optimizer=optimizer, loss=loss, weighted_metrics=[Perplexity(pad_id=pad_id)])
     return model
 
 

@@ -1,5 +1,6 @@
 """Training and perplexity helpers (rnn_course.training), generation steps and the learning-curve plot."""
 
+import itertools
 import math
 
 import keras
@@ -57,6 +58,78 @@ def test_masked_loss_is_the_token_mean_and_serialises():
     assert float(loss(targets, logits)) == pytest.approx(nll_numpy(targets, logits)[targets != 0].mean(), abs=1e-5)
     clone = keras.losses.deserialize(keras.losses.serialize(training.MaskedSequenceLoss(pad_id=3)))
     assert isinstance(clone, training.MaskedSequenceLoss) and clone.pad_id == 3
+
+
+def masked_lm(mask_zero, vocab=12, seed=0):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        keras.layers.Embedding(vocab, 6, mask_zero=mask_zero),
+        keras.layers.RNN(keras.layers.SimpleRNNCell(8), return_sequences=True),
+        keras.layers.Dense(vocab),
+    ])
+
+
+def window_weights(kind, targets):
+    """Sample weights of one kind for `targets` (None, per window, per position, tiny per window)."""
+    rng = np.random.default_rng(11)
+    return {"none": None,
+            "window": np.array([1.0, 0.5, 2.0, 0.0, 1.0, 3.0, 0.25], "float32")[:len(targets)],
+            "position": rng.uniform(0.0, 2.0, size=targets.shape).astype("float32"),
+            "tiny": np.full(len(targets), 0.004, "float32")}[kind]  # the weights of all real targets sum to < 1
+
+
+@pytest.mark.parametrize("mask_zero", [True, False], ids=["mask_zero", "no_mask"])
+def test_compiled_loss_is_the_mean_over_the_real_targets_whatever_the_mask(mask_zero):
+    # A 40-id stream cut into windows of 6 with the last one padded: 7 windows, 42 positions, 40 real
+    # inputs (mask_zero's mask) but 39 real targets. Keras used to rescale the loss by its mask, 42/40:
+    # loss 2.6110 where the mean over the real targets is 2.4867 (TF, this seed; the issue's 2.6745 vs 2.5471).
+    model = training.compile_lm(masked_lm(mask_zero))  # one model for every case: each new signature recompiles
+    for padded, weights in itertools.product([True, False], ["none", "window", "position", "tiny"]):
+        case = f"padded={padded}, weights={weights}"
+        ids = np.random.default_rng(0).integers(1, 12, size=40 if padded else 43)
+        x, y = lm_windows(ids, 6, pad_last=padded)
+        assert x.shape == (7, 6) and int((y != 0).sum()) == (39 if padded else 42)
+        nll = nll_numpy(y, ops.convert_to_numpy(model(x)))
+        sample_weight = window_weights(weights, y)
+        w = np.ones(y.shape) if sample_weight is None else np.broadcast_to(sample_weight.reshape(len(y), -1), y.shape)
+        w = w * (y != 0)
+        expected = (nll * w).sum() / w.sum()  # float64 numpy: the weighted mean NLL over the real targets
+        logs = model.evaluate(x, y, sample_weight=sample_weight, batch_size=len(x), verbose=0, return_dict=True)
+        assert logs["loss"] == pytest.approx(expected, abs=1e-5), case
+        assert math.log(logs["perplexity"]) == pytest.approx(expected, abs=1e-5), case  # loss = log(perplexity)
+        trained = model.train_on_batch(x, y, sample_weight=sample_weight, return_dict=True)  # the loss it descends
+        assert trained["loss"] == pytest.approx(expected, abs=1e-5), case
+
+
+def test_a_loss_function_is_not_rescaled_by_the_mask_and_refuses_what_it_cannot_do():
+    ids = np.random.default_rng(0).integers(1, 12, size=40)
+    x, y = lm_windows(ids, 6, pad_last=True)
+    model = training.compile_lm(masked_lm(True), loss=training.sequence_loss)
+    nll = nll_numpy(y, ops.convert_to_numpy(model(x)))
+    logs = model.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
+    assert logs["loss"] == pytest.approx(nll[y != 0].mean(), abs=1e-5)
+    with pytest.raises(ValueError, match=r"`sequence_loss\(targets, logits\)` takes no sample weights"):
+        model.evaluate(x, y, sample_weight=np.ones(len(x)), batch_size=len(x), verbose=0)
+    per_position = training.compile_lm(masked_lm(False), loss=lambda t, z: training.token_nll(t, z)[0])
+    with pytest.raises(ValueError, match=r"`lambda\(targets, logits\)` must return a scalar .* shape \(7, 6\)"):
+        per_position.evaluate(x, y, batch_size=len(x), verbose=0)
+
+
+def test_masked_loss_reductions_and_sample_weight_shapes():
+    targets, logits = padded_case(seed=4)
+    nll, real = nll_numpy(targets, logits), targets != 0
+    w = np.array([2.0, 0.5, 1.0], "float32")
+    W = w[:, None] * real
+    assert float(training.MaskedSequenceLoss()(targets, logits, w)) == pytest.approx((nll * W).sum() / W.sum(), abs=1e-5)
+    assert float(training.MaskedSequenceLoss()(targets, logits, w[:, None])) == pytest.approx(
+        (nll * W).sum() / W.sum(), abs=1e-5)  # (batch, 1) is one weight per window too
+    assert float(training.MaskedSequenceLoss(reduction="sum")(targets, logits, w)) == pytest.approx((nll * W).sum(), rel=1e-5)
+    none = ops.convert_to_numpy(training.MaskedSequenceLoss(reduction=None)(targets, logits, w))
+    np.testing.assert_allclose(none, nll * W, rtol=1e-5, atol=1e-6)
+    assert float(training.MaskedSequenceLoss()(targets, logits, np.zeros(3))) == 0.0  # nothing counts
+    with pytest.raises(ValueError, match=r"\(batch,\) .* or \(batch, seq\) .* Received shape \(3, 6, 1, 1\)"):
+        training.MaskedSequenceLoss()(targets, logits, np.ones((3, 6, 1, 1)))
 
 
 def test_perplexity_metric_weighs_every_token_alike_across_batches():
