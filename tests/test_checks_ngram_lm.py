@@ -139,8 +139,9 @@ def _checked(fn):
     return wrapper
 
 
-def _correct_temp(lp, t):
-    return _softmax(lp / t)
+def _correct_temp(lp, t):  # the maximum subtracted before the division: no NaN at tiny T
+    with np.errstate(over="ignore"):
+        return _softmax((lp - np.max(lp)) / t)
 
 
 def _after_softmax(lp, t):
@@ -248,3 +249,125 @@ def test_unimplemented_answer_gets_a_clear_message():
 
     with pytest.raises(CheckFailed, match="not implemented yet"):
         checks.check_count_ngrams(count_ngrams)
+
+
+# ====================================================================================================
+# Valid edge inputs (issue 9, 3f): the smallest valid input and the extreme but valid values of every
+# exercise. Each wrong variant below passes the checks of the main cases (the mutation tests above) and
+# fails only on one edge input; the public check must reject it with a hint that names the problem, and
+# so must the whole test cell. `hidden`: the hidden tests alone also catch it (a pinned case each).
+# ----------------------------------------------------------------------------------------------------
+def _skip_sentences(skip):
+    def count_ngrams(sentences, n):
+        counts = collections.Counter()
+        for s in sentences:
+            if skip(s, n):
+                continue
+            padded = [BOS] * (n - 1) + list(s) + [EOS]
+            for i in range(len(padded) - n + 1):
+                counts[tuple(padded[i:i + n])] += 1
+        return counts
+    return count_ngrams
+
+
+def _refusing(fn, refuse, message):
+    """`fn` that raises ValueError(message) when `refuse(*args)`: a solution that rejects a valid input."""
+    def wrapped(*args):
+        if refuse(*args):
+            raise ValueError(message)
+        return fn(*args)
+    return wrapped
+
+
+def _exact_sum_interp(counts_by_order, context, word, lambdas, vocab_size):
+    if sum(lambdas) != 1:
+        raise ValueError(f"the weights must sum to 1, not {sum(lambdas)}")
+    return _interp(validate=True)(counts_by_order, context, word, lambdas, vocab_size)
+
+
+def _divide_first(lp, t):  # the reference solution before issue 9: divide by T, then subtract the max
+    z = np.asarray(lp, float) / t
+    return np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+
+
+def _strict_cdf_sampler(log_probs, t, rng):  # a hand-written inverse CDF with `<`: u = 0.0 picks index 0
+    p = _checked(_correct_temp)(log_probs, t)
+    return int(min(np.sum(np.cumsum(p) < rng.random()), len(p) - 1))
+
+
+_SOLUTION_TEMP = _checked(_correct_temp)
+EDGE_MUTANTS = {  # name: (grade_id, mutant as in EXERCISES, the hint it must get, caught by the hidden tests alone)
+    "count_ngrams skips an empty sentence": (
+        "q1_1_count_ngrams", (_skip_sentences(lambda s, n: not s),), r"empty sentence still predicts", True),
+    "count_ngrams skips sentences shorter than n": (
+        "q1_1_count_ngrams", (_skip_sentences(lambda s, n: len(s) < n),), r"do not skip short sentences", True),
+    "count_ngrams refuses an empty corpus": (
+        "q1_1_count_ngrams", (_refusing(_counter(lambda n: n - 1, 1), lambda s, n: not s, "no sentences"),),
+        r"count_ngrams\(\[\], n=2\) raised ValueError.*empty Counter", True),
+    "mle_prob refuses the empty context of unigrams": (
+        "q1_2_mle_prob", (_refusing(_mle(lambda c, ctx, w: _total(c, ctx)), lambda c, ctx, w: not tuple(ctx),
+                                    "the context is empty"),), r"context is the empty tuple", True),
+    "add_k_prob refuses k > 1": (
+        "q1_3_add_k_prob", (_refusing(_add_k(lambda c, k, v: c + k * v), lambda c, ctx, w, k, v: k > 1,
+                                      "k must be in (0, 1]"),), r"k=5.*k > 1 too", True),
+    "interpolated_prob refuses exactly two weights": (
+        "q1_4_interpolated_prob", (_refusing(_interp(), lambda cbo, ctx, w, lam, v: len(lam) < 3,
+                                             "need at least three weights"),), r"exactly two weights are valid", True),
+    "interpolated_prob compares the sum of the weights with == 1": (
+        "q1_4_interpolated_prob", (_exact_sum_interp,), r"within 1e-9, not with ==", False),
+    "perplexity multiplies the probabilities (underflow)": (
+        "q1_5_perplexity", (lambda lp: float(np.prod(np.exp(lp)) ** (-1 / len(lp))),), r"underflows", True),
+    "temperature_probs divides by T before subtracting the max (NaN at T = 1e-308)": (
+        "q1_6_temperature", (_checked(_divide_first), _sampler(_checked(_divide_first))),
+        r"T=1e-308\) gave \[nan, nan, nan\].*maximum score \*before\* dividing by T", True),
+    "sample_next: an inverse CDF with < draws a zero-probability token at u = 0.0": (
+        "q1_6_temperature", (_SOLUTION_TEMP, _strict_cdf_sampler), r"u = 0\.0 .*probability is 0", False),
+}
+EDGE_CASES = list(EDGE_MUTANTS)
+
+
+def _edge_namespace(grade_id, mutant):
+    if grade_id == "q1_6_temperature":
+        return _mutant_namespace(grade_id, mutant)
+    return _mutant_namespace(grade_id, (mutant[0],))
+
+
+@pytest.mark.parametrize("name", EDGE_CASES)
+def test_wrong_variant_on_a_valid_edge_input_is_rejected(name):
+    grade_id, mutant, hint, hidden = EDGE_MUTANTS[name]
+    ns = _edge_namespace(grade_id, mutant)
+    with pytest.raises(CheckFailed, match=hint):
+        EXERCISES[grade_id][1](ns)
+    with pytest.raises(AssertionError):
+        run_test_cell(NB, grade_id, ns)
+    if hidden:
+        with pytest.raises((AssertionError, ValueError, ZeroDivisionError, TypeError)):
+            run_test_cell(NB, grade_id, ns, part="hidden")
+
+
+def test_every_exercise_has_a_wrong_variant_on_an_edge_input():
+    assert {grade_id for grade_id, *_ in EDGE_MUTANTS.values()} == set(EXERCISES)
+
+
+@pytest.mark.parametrize("u, index", [(0.0, 1), (float(np.nextafter(1.0, 0.0)), 3)])
+def test_generator_with_first_draw_gives_the_extremes_of_the_unit_interval(u, index):
+    """The draws of the probes are exactly the extremes, for `random` and for `choice` (the first index
+    with positive probability, or the last); the draws after the first are ordinary."""
+    assert checks.generator_with_first_draw(u).random() == u
+    assert checks.generator_with_first_draw(u).choice(5, p=[0, 0.5, 0.25, 0.25, 0]) == index
+    assert 0.0 < checks.generator_with_first_draw(u).random(3)[1:].min() < 1.0
+    with pytest.raises(ValueError, match="Received: u=0.5"):
+        checks.generator_with_first_draw(0.5)
+
+
+@pytest.mark.parametrize("scores, t, want", [
+    ([1e4, 9999.0, -1e4], 1e-3, [1.0, 0.0, 0.0]),
+    (np.log([0.1, 0.1, 0.05]), 1e-308, [0.5, 0.5, 0.0]),
+    (np.log([0.5, 0.25, 0.15, 0.1]), 5e-324, [1.0, 0.0, 0.0, 0.0]),
+    ([1e4, 9999.0, -1e4], 1.0, [1 / (1 + math.exp(-1)), math.exp(-1) / (1 + math.exp(-1)), 0.0]),
+])
+def test_the_solutions_temperature_probs_on_extreme_inputs(scores, t, want):
+    ns = answer_namespace(NB, "q1_6_temperature", PRELUDE)
+    with np.errstate(divide="raise", over="raise", invalid="raise"):  # and without a numpy warning, which a notebook would print to stderr
+        got = ns["temperature_probs"](np.asarray(scores, dtype=np.float32), t)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)

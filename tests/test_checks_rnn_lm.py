@@ -18,6 +18,7 @@ import linecache
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from gradecells import cell_source
@@ -182,12 +183,12 @@ PERPLEXITY_MUTANTS = {
 }
 
 GENERATE_MUTANTS = {
-    "temperature inverted": ([("z = np.asarray(logits, dtype=np.float64) / temperature",
-                               "z = np.asarray(logits, dtype=np.float64) * temperature")], r"inverted"),
+    "temperature inverted": ([("z = (z - z.max(axis=-1, keepdims=True)) / temperature",
+                               "z = (z - z.max(axis=-1, keepdims=True)) * temperature")], r"inverted"),
     "top_k ignored": ([("    if top_k is not None:\n", "    if False:\n")], r"top_k"),
-    "argmax instead of sampling": ([("ids = np.minimum((np.cumsum(p, axis=-1) < u).sum(axis=-1), p.shape[-1] - 1)",
-                                     "ids = np.argmax(p, axis=-1)")], r"argmax"),
-    "randomness not drawn from rng": ([("u = rng.random(p.shape[:-1] + (1,))", "u = np.random.random(p.shape[:-1] + (1,))")],
+    "argmax instead of sampling": ([("ids = (cdf <= u).sum(axis=-1)", "ids = np.argmax(z, axis=-1)")], r"argmax"),
+    "randomness not drawn from rng": ([("u = rng.random(cdf.shape[:-1] + (1,))",
+                                        "u = np.random.random(cdf.shape[:-1] + (1,))")],
                                       r"rng"),
     "generate not seeded": ([("    rng = np.random.default_rng(seed)\n", "    rng = np.random.default_rng()\n")],
                             r"same seed"),
@@ -265,3 +266,110 @@ def test_hidden_tests_compute_their_own_references(grade_id):
     hidden = hidden_tests(grade_id)
     assert "rnn_course" not in hidden and "checks." not in hidden
     assert hidden.count("assert") >= 3
+
+
+# ====================================================================================================
+# Valid edge inputs (issue 9, 3f): the smallest valid input and the extreme but valid values of each
+# exercise 2.2-2.6. Each wrong variant below is the solution with one edit that breaks only an edge
+# input (logits of ±1e4 in float32, temperatures down to 1e-308, a uniform draw of 0.0, a stream too
+# short for one window, ...). The public check must reject it with a hint that names the problem, and
+# so must the whole test cell; `hidden`: the hidden tests alone also catch it (a pinned case each).
+# ----------------------------------------------------------------------------------------------------
+SAMPLE_MAX = "        z = (z - z.max(axis=-1, keepdims=True)) / temperature      # the largest is 0: no overflow, no NaN"
+EDGE_MUTANTS = {  # name: (grade_id, edits, the hint, caught by the hidden tests alone)
+    "build_rnn_lm squeezes size-1 axes": (
+        "q2_2_lm_model", [("keras.layers.Dense(vocab_size),", "keras.layers.Dense(vocab_size),\n"
+                           "        keras.layers.Lambda(lambda z: ops.squeeze(z)),")], r"\(1, 1, 2\).*squeeze", True),
+    "make_lm_windows stacks a list of windows (crashes on a too-short stream)": (
+        "q2_3_lm_windows", [("    inputs = ids[: num_windows * seq_len].reshape(num_windows, seq_len)",
+                             "    inputs = np.stack([ids[k * seq_len:(k + 1) * seq_len] for k in range(num_windows)])"),
+                            ("    targets = ids[1: num_windows * seq_len + 1].reshape(num_windows, seq_len)",
+                             "    targets = np.stack([ids[k * seq_len + 1:(k + 1) * seq_len + 1] for k in range(num_windows)])")],
+        r"length 0, seq_len=4\) raised ValueError.*too short for one window", True),
+    "make_lm_windows builds an array from a list (shape (0,) for a too-short stream)": (
+        "q2_3_lm_windows", [("    inputs = ids[: num_windows * seq_len].reshape(num_windows, seq_len)",
+                             "    inputs = np.array([ids[k * seq_len:(k + 1) * seq_len] for k in range(num_windows)])"),
+                            ("    targets = ids[1: num_windows * seq_len + 1].reshape(num_windows, seq_len)",
+                             "    targets = np.array([ids[k * seq_len + 1:(k + 1) * seq_len + 1] for k in range(num_windows)])")],
+        r"inputs of shape \(0,\).*expected both \(0, 4\)", True),
+    "sequence_cross_entropy takes the log of the softmax (-inf at logits of ±1e4)": (
+        "q2_4_sequence_loss", [('log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)',
+                                'log_probs = ops.log(ops.softmax(ops.cast(logits, "float32"), axis=-1))')],
+        r"logits of ±1e4.*NaN or inf.*ops\.log_softmax", True),
+    "perplexity from a softmax computed by hand, without the max (NaN at logits of ±1e4)": (
+        "q2_5_perplexity", [(PPL_RETURN, "t = np.asarray(targets)\n"
+                                         "    z = np.asarray(logits, dtype=np.float32)\n"
+                                         "    m = (t != PAD_ID) if mask is None else np.asarray(mask) > 0\n"
+                                         "    p = np.exp(z) / np.exp(z).sum(-1, keepdims=True)\n"
+                                         "    nll = -np.log(np.take_along_axis(p, t[..., None].astype(int), -1)[..., 0])\n"
+                                         "    return float(np.exp(nll[m].mean()))")],
+        r"received nan, expected 2\. Subtract the max logit", True),
+    "sample_next divides by T before subtracting the max (NaN at T = 1e-308)": (
+        "q2_6_generate", [(SAMPLE_MAX, "        z = z / temperature\n        z = z - z.max(axis=-1, keepdims=True)")],
+        r"temperature=1e-308\) must always return the argmax 1.*before dividing by T", True),
+    "sample_next does not subtract the max (overflow at logits of 1e4)": (
+        "q2_6_generate", [(SAMPLE_MAX, "        z = z / temperature")],
+        r"\(1e4, 9999, -1e4, 0\) in float32 at T=1 .*exp\(1e4\) is inf", False),
+    "sample_next: an inverse CDF with < draws a token of probability 0 at u = 0.0": (
+        "q2_6_generate", [("ids = (cdf <= u).sum(axis=-1)", "ids = np.minimum((cdf < u).sum(axis=-1), cdf.shape[-1] - 1)")],
+        r"u = 0\.0 returned 0; top_k=3 keeps tokens 1, 2 and 3 only", False),
+    "sample_next: an unnormalised CDF draws a token of probability 0 at u = nextafter(1, 0)": (
+        "q2_6_generate", [("    cdf = np.cumsum(np.exp(z), axis=-1)                            # (..., V), unnormalised\n"
+                           "    cdf = cdf / cdf[..., -1:]                                      # ends at exactly 1.0\n",
+                           "    cdf = np.cumsum(np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True), axis=-1)\n"),
+                          ("ids = (cdf <= u).sum(axis=-1)", "ids = np.minimum((cdf <= u).sum(axis=-1), cdf.shape[-1] - 1)")],
+        r"u = 0\.9999999999999999 returned 4; top_k=3", False),
+    "sample_next accepts temperature 0": (
+        "q2_6_generate", [('        raise ValueError(f"temperature must be > 0. Received: temperature={temperature}")\n',
+                           "        pass\n")], r"temperature=0\.0\) must raise ValueError", False),
+    "generate samples one token when asked for none": (
+        "q2_6_generate", [("    for _ in range(num_tokens):", "    for _ in range(max(num_tokens, 1)):")],
+        r"num_tokens=0\) must return no new token", False),
+}
+
+
+@pytest.mark.parametrize("name", list(EDGE_MUTANTS))
+def test_wrong_variant_on_a_valid_edge_input_is_rejected(name, capsys):
+    grade_id, edits, hint, hidden = EDGE_MUTANTS[name]
+    with pytest.raises(CheckFailed, match=hint):
+        run_check(grade_id, answers(**{grade_id: mutate(grade_id, edits)}))
+    public = cell_source(NOTEBOOK.name, f"{grade_id}_tests", part="public")
+    with pytest.raises(AssertionError):  # the whole test cell: its public part fails first
+        _exec_cell(public + "\n" + hidden_tests(grade_id), f"{grade_id}_tests", answers(**{grade_id: mutate(grade_id, edits)}))
+    if hidden:
+        with pytest.raises(Exception):
+            run_hidden(grade_id, answers(**{grade_id: mutate(grade_id, edits)}))
+    assert capsys.readouterr().err == ""  # nbgrader scores a test cell that writes stderr as 0
+
+
+def test_every_exercise_from_2_2_has_a_wrong_variant_on_an_edge_input():
+    assert {grade_id for grade_id, *_ in EDGE_MUTANTS.values()} == set(ANSWERS) - {"q2_1_rnn_cell"}
+
+
+@pytest.mark.parametrize("logits, kwargs, allowed", [
+    (np.array([-4.0, -1.5, 2.0, 0.0, -4.0]), {"top_k": 3}, {1, 2, 3}),
+    (np.array([-np.inf, 0.0, 1.0, -np.inf]), {}, {1, 2}),
+])
+@pytest.mark.parametrize("u", [0.0, float(np.nextafter(1.0, 0.0))])
+def test_the_solutions_sample_next_never_draws_a_token_of_probability_zero(logits, kwargs, allowed, u):
+    from rnn_course.checks.ngram_lm import generator_with_first_draw
+
+    sample_next = answers()["sample_next"]
+    assert sample_next(logits, rng=generator_with_first_draw(u), **kwargs) in allowed
+
+
+@pytest.mark.parametrize("logits, temperature, want", [
+    (np.array([1e4, 9999.0, -1e4], dtype="float32"), 1e-3, 0),
+    (np.array([-1e4, 1e4], dtype="float32"), 1e-308, 1),
+    (np.array([1.0, 3.0, 2.0]), 5e-324, 1),
+])
+def test_the_solutions_sample_next_at_tiny_temperatures_is_the_argmax(logits, temperature, want):
+    sample_next = answers()["sample_next"]
+    with np.errstate(divide="raise", over="raise", invalid="raise"):  # and no numpy warning
+        assert [sample_next(logits, temperature, rng=np.random.default_rng(s)) for s in range(5)] == [want] * 5
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.5, float("nan")])
+def test_the_solutions_sample_next_refuses_a_temperature_that_is_not_positive(bad):
+    with pytest.raises(ValueError, match=f"temperature must be > 0. Received: temperature={bad}"):
+        answers()["sample_next"](np.zeros(3), bad, rng=np.random.default_rng(0))

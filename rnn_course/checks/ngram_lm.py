@@ -55,6 +55,41 @@ def _call(fn, *args, what):
         fail(f"{what} raised {type(err).__name__}: {err}")
 
 
+def _call_valid(fn, *args, what, why):
+    """`_call` on an edge input the exercise allows: an exception becomes a hint that says why the input is valid."""
+    try:
+        with np.errstate(all="ignore"):  # the value is what counts here, not numpy's overflow notices
+            return _call(fn, *args, what=what)
+    except CheckFailed as err:  # the same hint, and the same cause (the student's error, if any)
+        raise CheckFailed(f"{err} That input is valid: {why}") from err.__cause__
+
+
+def generator_with_first_draw(u: float) -> np.random.Generator:
+    """A `np.random.Generator` whose first uniform draw, `rng.random()`, is exactly `u`: 0.0 or the
+    largest float below 1, `np.nextafter(1.0, 0.0)` (the extremes of [0, 1)). Later draws are ordinary.
+
+    It is a PCG64 generator set to the state just before an output of all zero bits (u = 0.0) or all
+    one bits (u = 1 - 2**-53); `Generator.random` keeps the top 53 bits of that output. So every method
+    that starts from a uniform double (`random`, `uniform`, `choice` with `p=`) sees the extreme first.
+
+    Raises:
+        ValueError: for any other `u`.
+    """
+    if u == 0.0:
+        post = 0  # the state after the step: high ^ low = 0, so the output is 0
+    elif u == float(np.nextafter(1.0, 0.0)):
+        post = (2**64 - 1) << 64  # high ^ low = 2**64 - 1 under any rotation
+    else:
+        raise ValueError(f"u must be 0.0 or np.nextafter(1.0, 0.0). Received: u={u!r}")
+    bits = np.random.PCG64(0)
+    state = bits.state
+    inc, mult, mod = state["state"]["inc"], 0x2360ED051FC65DA44385DF649FCCF645, 1 << 128
+    state["state"]["state"] = (post - inc) * pow(mult, -1, mod) % mod  # one LCG step before `post`
+    state["has_uint32"], state["uinteger"] = 0, 0
+    bits.state = state
+    return np.random.Generator(bits)
+
+
 def _expect_value_error(call, what: str, why: str) -> None:
     """Fails unless `call()` raises ValueError (the check for rejected bad arguments)."""
     try:
@@ -98,6 +133,17 @@ def check_count_ngrams(count_ngrams) -> None:
                  "predicted token (each word and the final '</s>').")
         diff = sorted(set(got.items()) ^ set(want.items()))[:3]
         fail(f"n={n}: counts differ from the reference, e.g. {diff}.")
+    # The smallest valid inputs: no sentence at all, an empty sentence, a sentence shorter than n.
+    smallest = (([], 2, "no sentence at all gives an empty Counter"),
+                ([["hi"]], 3, "a sentence shorter than n still gives one n-gram per predicted token "
+                              "(its word and its '</s>'); do not skip short sentences"),
+                ([[]], 1, "an empty sentence still predicts its '</s>'"),
+                ([[]], 3, "an empty sentence still predicts its '</s>', from the context ('<s>', '<s>')"))
+    for sentences, n, why in smallest:
+        got = _call_valid(count_ngrams, sentences, n, what=f"count_ngrams({sentences!r}, n={n})", why=why + ".")
+        want = dict(reference_count_ngrams(sentences, n))
+        if not isinstance(got, collections.abc.Mapping) or {k: c for k, c in got.items() if c} != want:
+            fail(f"count_ngrams({sentences!r}, n={n}) returned {got!r}; expected {want}: {why}.")
     passed("count_ngrams pads with n-1 '<s>' and one '</s>', and counts every n-gram")
 
 
@@ -133,6 +179,20 @@ def check_mle_prob(mle_prob) -> None:
             total_p = sum(mle_prob(counts, context, w) for w in vocab)
             if not math.isclose(total_p, 1.0, rel_tol=1e-9):
                 fail(f"P(· | {context}) sums to {total_p:.4f} over the vocabulary; a distribution sums to 1.")
+    # Order 1: the context is the empty tuple, and P(word) = count(word) / number of tokens.
+    total = sum(unigram.values())
+    for word in vocab:
+        want = unigram.get((word,), 0) / total
+        got = _call_valid(mle_prob, unigram, (), word, what=f"mle_prob(unigram counts, (), {word!r})",
+                          why="for unigrams (n = 1) the context is the empty tuple ().")
+        if not (isinstance(got, (int, float, np.floating)) and math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12)):
+            fail(f"for unigrams (n = 1) the context is (), which every 1-gram's (empty) context matches, so "
+                 f"P({word!r}) = count({word!r}) / {total} (all tokens) = {want:.4f}. Received {got!r}.")
+    # The smallest counts: a single n-gram.
+    got = _call_valid(mle_prob, collections.Counter({("a", "b"): 1}), ("a",), "b",
+                      what="mle_prob(Counter({('a', 'b'): 1}), ('a',), 'b')", why="counts may hold one n-gram.")
+    if got != 1.0:
+        fail(f"with the single bigram ('a', 'b'), P('b' | 'a') = 1/1 = 1.0. Received {got!r}.")
     passed("mle_prob = count(context, word) / count(context), and sums to 1 over the vocabulary")
 
 
@@ -164,6 +224,20 @@ def check_add_k_prob(add_k_prob) -> None:
                          f"{1 / V:.4f}. Received {got!r}.")
                 fail(f"add_k_prob(counts, {context}, {word!r}, k={k}) = {got!r}; expected ({c} + {k}) / "
                      f"({c_ctx} + {k}·{V}) = {want:.5f}.")
+    # Extreme but valid: k above 1, tiny and huge k, a one-word vocabulary, no counts at all.
+    edge = [(counts, ("the",), "cat", 5, V, "any k > 0 is valid, k > 1 too (it smooths harder)"),
+            (counts, ("the",), "cat", 1e-9, V, "any k > 0 is valid; a tiny k is close to the MLE"),
+            (counts, ("the",), "zebra", 1e9, V, "any k > 0 is valid; a huge k is close to uniform"),
+            (collections.Counter({("a", "a"): 3}), ("a",), "a", 0.5, 1, "a vocabulary of one word gives it probability 1"),
+            (collections.Counter(), ("the",), "cat", 2, 4, "with no counts at all every word gets k / (k|V|) = 1/|V|")]
+    for cnts, context, word, k, size, why in edge:
+        c, c_ctx = cnts.get(context + (word,), 0), _context_total(cnts, context)
+        want = (c + k) / (c_ctx + k * size)
+        got = _call_valid(add_k_prob, cnts, context, word, k, size, why=why + ".",
+                          what=f"add_k_prob(counts, {context}, {word!r}, k={k:g}, vocab_size={size})")
+        if not (isinstance(got, (int, float, np.floating)) and math.isclose(got, want, rel_tol=1e-9)):
+            fail(f"add_k_prob(counts, {context}, {word!r}, k={k:g}, vocab_size={size}) = {got!r}; expected "
+                 f"({c} + k) / ({c_ctx} + k·{size}) = {want:.6g} ({why}).")
     for bad_k in (0, -1):
         _expect_value_error(lambda: add_k_prob(counts, ("the",), "cat", bad_k, V), f"k={bad_k}",
                             "add-k needs k > 0 (k = 0 is MLE, which gives zeros).")
@@ -220,6 +294,28 @@ def check_interpolated_prob(interpolated_prob) -> None:
                  "Σn λn·P_MLE,n(word | last n-1 context words).")
         if not math.isclose(total, 1.0, rel_tol=1e-9):
             fail(f"with lambdas={lambdas} the probabilities of all {V} words sum to {total:.4f}, not 1.")
+    # Valid edge weights: exactly two (the uniform term and the unigram, N = 1, so the context may be
+    # empty), all the weight on one term, and weights whose floating-point sum is 1 only within rounding.
+    edge = [((0.2, 0.8), (), "exactly two weights are valid: λ0 for the uniform term and λ1 for the unigram "
+                             "(N = 1), and the context may then be empty"),
+            ((0.2, 0.8), ("the",), "exactly two weights are valid: λ0 for the uniform term and λ1 for the unigram "
+                                   "(N = 1); the unigram uses none of the context"),
+            ((1.0, 0.0), ("the", "cat"), "a weight may be 0 and another 1; (1, 0) is the uniform distribution"),
+            ((0.0, 1.0), (), "a weight may be 0 and another 1; (0, 1) is the unigram MLE"),
+            ((0.2, 0.7, 0.1), ("the",), f"these weights sum to {sum((0.2, 0.7, 0.1))!r} in floating point; compare "
+                                        "the sum with 1 within 1e-9, not with ==")]
+    for lambdas, context, why in edge:
+        total = 0.0
+        for word in vocab:
+            want = reference_interpolated_prob(counts_by_order, context, word, lambdas, V)
+            got = _call_valid(interpolated_prob, counts_by_order, context, word, lambdas, V, why=why + ".",
+                              what=f"interpolated_prob(..., context={context}, word={word!r}, lambdas={lambdas})")
+            if not (isinstance(got, (int, float, np.floating)) and math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-15)):
+                fail(f"P({word!r} | {context}) with lambdas={lambdas} = {got!r}; expected {want:.6f} = λ0/|V| + "
+                     f"Σn λn·P_MLE,n(word | last n-1 context words) ({why}).")
+            total += got
+        if not math.isclose(total, 1.0, rel_tol=1e-9):
+            fail(f"with lambdas={lambdas} the probabilities of all {V} words sum to {total:.4f}, not 1.")
     for bad in ((0.5, 0.6), (-0.1, 0.6, 0.5), (1.0,)):
         _expect_value_error(lambda: interpolated_prob(counts_by_order, ("the",), "cat", bad, V), f"lambdas={bad}",
                             "the weights must be >= 0, sum to 1, and cover at least order 1.")
@@ -255,15 +351,46 @@ def check_perplexity(perplexity) -> None:
         fail(f"perplexity = {got!r}; expected exp(-mean(log p)) = {want:.6f}.")
     if not math.isclose(float(perplexity(np.log(np.full(7, 1 / 7)))), 7.0, rel_tol=1e-9):
         fail("A model that spreads probability evenly over 7 words must have perplexity exactly 7.")
+    # The smallest text and the extremes: one certain token; a long text whose product of probabilities
+    # underflows (0.01**5000 is 0 in floating point); a token of probability 0, as the MLE gives.
+    edge = [(np.zeros(1), 1.0, "one token of probability 1 has perplexity 1"),
+            (np.full(5000, math.log(0.01)), 100.0, "5000 tokens of probability 0.01 have perplexity 100; their "
+             "product 0.01**5000 underflows to 0, so average the log-probabilities instead of multiplying "
+             "probabilities"),
+            (np.array([math.log(0.5), -np.inf, math.log(0.25)]), math.inf, "a token of probability 0 (log-probability "
+             "-inf, as the MLE gives an unseen n-gram) makes the perplexity inf")]
+    for log_probs, want, why in edge:
+        got = _call_valid(perplexity, log_probs, why=why + ".",
+                          what=f"perplexity(log_probs of {len(log_probs)} tokens, min {log_probs.min():g})")
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            fail(f"perplexity must return a number. Received {type(got).__name__}.")
+        if not (got == want or math.isclose(got, want, rel_tol=1e-9)):
+            fail(f"perplexity(log_probs of {len(log_probs)} tokens) = {got!r}; expected {want!r}: {why}.")
     passed("perplexity = exp(mean negative log-probability per token)")
 
 
 # --------------------------------------------------- q1.6 sampling with temperature
 def reference_temperature_probs(scores, temperature):
-    z = np.asarray(scores, dtype=np.float64) / temperature
-    z = z - z.max()
+    """softmax(scores / T), with the maximum subtracted *before* the division: the largest scaled score is
+    then exactly 0, so no temperature > 0 overflows to NaN; tiny T gives the argmax (ties share it)."""
+    z = np.asarray(scores, dtype=np.float64)
+    with np.errstate(over="ignore"):  # (z - max) / T may overflow to -inf, whose exp is exactly 0
+        z = (z - z.max()) / temperature
     p = np.exp(z)
     return p / p.sum()
+
+
+#: Valid edge inputs of temperature_probs: (scores, T, why), the extremes of the scores and of T.
+TEMPERATURE_EDGES = [
+    (np.array([1e4, 9999.0, -1e4], dtype=np.float32), 1.0, "scores of ±1e4 (float32) at T = 1"),
+    (np.array([1e4, 9999.0, -1e4], dtype=np.float32), 1e-3, "scores of ±1e4 (float32) at T = 1e-3 give the argmax"),
+    (np.log([0.5, 0.25, 0.15, 0.1]), 1e-3, "T = 1e-3 gives the argmax"),
+    (np.log([0.1, 0.1, 0.05]), 1e-308, "T = 1e-308 gives the argmax, shared equally by tied maxima"),
+    (np.log([0.5, 0.25, 0.15, 0.1]), 5e-324, "T = 5e-324, the smallest float > 0, gives the argmax"),
+    (np.array([-np.inf, np.log(0.5), np.log(0.5)]), 0.5, "a score of -inf (probability 0, as the MLE gives) stays 0"),
+]
 
 
 def check_temperature_probs(temperature_probs) -> None:
@@ -284,6 +411,16 @@ def check_temperature_probs(temperature_probs) -> None:
     big = _call(temperature_probs, np.array([1000.0, 999.0, 0.0]), 1.0, what="temperature_probs with large scores")
     expect_close(big, reference_temperature_probs([1000.0, 999.0, 0.0], 1.0), what="scores (1000, 999, 0)",
                  hint="Subtract the maximum score before exp, or exp overflows to inf.", atol=1e-9)
+    for scores, t, why in TEMPERATURE_EDGES:
+        what = f"temperature_probs({np.round(scores, 3).tolist()} ({scores.dtype}), T={t:g})"
+        got = _call_valid(temperature_probs, scores, t, what=what, why=why + ".")
+        want = reference_temperature_probs(scores, t)
+        got_arr = np.asarray(got, dtype=np.float64)
+        if got_arr.shape == want.shape and not np.all(np.isfinite(got_arr)):
+            fail(f"{what} gave {got_arr.tolist()}, with NaN or inf; expected {np.round(want, 6).tolist()} ({why}). "
+                 "Subtract the maximum score *before* dividing by T and exponentiating: the largest scaled score is "
+                 "then exactly 0, so exp cannot overflow, and scores that fall to -inf get probability 0.")
+        expect_close(got, want, what=what, atol=1e-9, rtol=1e-7, hint=f"Expected softmax(scores / T): {why}.")
     for bad in (0, -1.0):
         _expect_value_error(lambda: temperature_probs(log_probs, bad), f"temperature={bad}",
                             "T must be > 0 (T -> 0 is greedy decoding; use argmax).")
@@ -311,6 +448,22 @@ def check_sample_next(sample_next, temperature_probs=reference_temperature_probs
                      "scores before the softmax.")
             fail(f"T={t}: sampled frequencies {np.round(freq, 3).tolist()} differ from softmax(log_probs / T) = "
                  f"{np.round(want, 3).tolist()}.")
+    # Extremes: a tiny temperature (the argmax), and uniform draws of exactly 0.0 and the largest float below 1
+    # with tokens of probability 0 at both ends, which must never be drawn.
+    for t in (1e-3, 1e-308):
+        picks = {_call_valid(sample_next, np.log([0.1, 0.1, 0.05]), t, np.random.default_rng(s), why="any T > 0 is valid.",
+                             what=f"sample_next(np.log([0.1, 0.1, 0.05]), {t:g}, rng)") for s in range(20)}
+        if not picks <= {0, 1}:
+            fail(f"at T={t:g} only the two most likely tokens (0 and 1, tied) may be drawn; received {sorted(picks)}. "
+                 "Subtract the maximum score before dividing by T, so that tiny temperatures give no NaN.")
+    zero_ends = np.array([-np.inf, np.log(0.5), np.log(0.25), np.log(0.25), -np.inf])
+    for u in (0.0, float(np.nextafter(1.0, 0.0))):
+        got = _call_valid(sample_next, zero_ends, 1.0, generator_with_first_draw(u), why="any rng state is valid.",
+                          what=f"sample_next(np.log([0, 0.5, 0.25, 0.25, 0]), 1.0, rng) with a first uniform draw of {u!r}")
+        if got not in (1, 2, 3):
+            fail(f"with the uniform draw u = {u!r} sample_next returned token {got!r}, whose probability is 0. "
+                 "Draw with rng.choice(len(p), p=p), or, in an inverse CDF, take the first index whose cumulative "
+                 "probability is > u (not >= u), with the cumulative sums divided by their last value.")
     rng_a, rng_b = np.random.default_rng(7), np.random.default_rng(7)
     again = [[sample_next(log_probs, 1.0, rng) for _ in range(30)] for rng in (rng_a, rng_b)]
     if again[0] != again[1]:

@@ -29,6 +29,7 @@ import tempfile
 import numpy as np
 
 from rnn_course.checks import CheckFailed, expect_close, fail, passed, to_numpy
+from rnn_course.checks.ngram_lm import generator_with_first_draw
 
 OUTPUT_ATOL = 1e-5
 GRAD_ATOL = 1e-4
@@ -47,6 +48,20 @@ def _call(what, fn, *args, **kwargs):
         fail(f"{what} raised NotImplementedError: replace `raise NotImplementedError()` with your code.")
     except Exception as err:  # the student's error, shown with what was being done
         fail(f"{what} raised {type(err).__name__}: {err}")
+
+
+def _call_valid(what, why, fn, *args, **kwargs):
+    """`_call` on an edge input the exercise allows: an exception becomes a hint that says why the input is valid."""
+    try:
+        with np.errstate(all="ignore"):  # the value is what counts here, not numpy's overflow notices
+            return _call(what, fn, *args, **kwargs)
+    except CheckFailed as err:  # the same hint, and the same cause (the student's error, if any)
+        raise CheckFailed(f"{err} That input is valid: {why}") from err.__cause__
+
+
+def _numbers(value, what: str) -> np.ndarray:
+    """What the student's code returned (`what` names the call) as a float64 array; an error becomes a hint."""
+    return _call(f"reading what {what} returned as numbers", to_numpy, value)
 
 
 def _code_of(fn) -> str | None:
@@ -366,6 +381,18 @@ def check_lm_model(build_fn) -> None:
     if model.count_params() != expected:
         fail(f"the model has {model.count_params():,d} parameters; Embedding + RNN + Dense should have "
              f"V·E + (E·H + H·H + H) + (H·V + V) = {expected:,d}. Check the layer sizes.")
+    # The smallest valid model and input: V = 2, embed_dim = units = 1, one sequence of one token.
+    tiny = _call_valid("build_rnn_lm(vocab_size=2, embed_dim=1, units=1, cell_class=...)",
+                       "2 token ids, and embeddings and a state of size 1.", build_fn,
+                       vocab_size=2, embed_dim=1, units=1, cell_class=probe)
+    tiny_out = _call_valid("the model of build_rnn_lm(vocab_size=2, embed_dim=1, units=1) on ids of shape (1, 1)",
+                           "one sequence of one token is the smallest input.", tiny, np.ones((1, 1), dtype="int32"))
+    tiny_out = _numbers(tiny_out, "the output of build_rnn_lm(vocab_size=2, embed_dim=1, units=1) on ids of shape (1, 1)")
+    if tiny_out.shape != (1, 1, 2):
+        fail(f"on ids of shape (1, 1), one sequence of one token (the smallest input), the model of "
+             f"build_rnn_lm(vocab_size=2, embed_dim=1, units=1) must give logits of shape (batch, steps, vocab_size) = "
+             f"(1, 1, 2); received {tiny_out.shape}. Keep every axis: do not squeeze size-1 axes, and do not fix the "
+             "batch size or the sequence length.")
     passed(f"build_rnn_lm: Embedding({V}, {E}) -> RNN(cell) -> Dense({V}) gives causal logits of shape "
            f"(batch, steps, vocab) and {expected} parameters.")
 
@@ -403,6 +430,33 @@ def check_lm_windows(fn) -> None:
                  f"{want_y[0].tolist()} first; received {x[0].tolist()} and {y[0].tolist()}.")
         if not (np.issubdtype(x.dtype, np.integer) and np.issubdtype(y.dtype, np.integer)):
             fail(f"the windows must be integer ids; received dtypes {x.dtype} and {y.dtype}.")
+    # Streams too short for one window (seq_len ids or fewer, no ids at all included) give no window:
+    # two empty integer arrays of shape (0, seq_len). seq_len + 1 ids give exactly one.
+    for n_ids, seq_len in ((0, 4), (1, 4), (4, 4), (5, 4), (1, 1), (2, 1)):
+        ids = np.arange(100, 100 + n_ids)
+        what = f"make_lm_windows(ids of length {n_ids}, seq_len={seq_len})"
+        n_windows = max(0, (n_ids - 1) // seq_len)
+        if n_windows:
+            why = f"{n_ids} ids are one window of seq_len = {seq_len} inputs and its {seq_len} targets"
+        else:
+            why = (f"{n_ids} ids are too short for one window (it needs seq_len + 1 = {seq_len + 1} ids), so the "
+                   f"answer is no window: two empty integer arrays of shape (0, {seq_len})")
+        result = _call_valid(what, why + ".", fn, ids, seq_len)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            fail(f"make_lm_windows must return a pair (inputs, targets), also for a short stream; {what} returned "
+                 f"{type(result).__name__}.")
+        x, y = _call(f"np.asarray on each of the (inputs, targets) of {what}", lambda: [np.asarray(r) for r in result])
+        want_x = ids[: n_windows * seq_len].reshape(n_windows, seq_len)
+        want_y = ids[1: n_windows * seq_len + 1].reshape(n_windows, seq_len)
+        if x.shape != want_x.shape or y.shape != want_y.shape:
+            fail(f"{what} returned inputs of shape {x.shape} and targets of shape {y.shape}; expected both "
+                 f"{want_x.shape}: {why}. (np.array of an empty list has shape (0,); reshape slices of ids instead.)")
+        if not (np.issubdtype(x.dtype, np.integer) and np.issubdtype(y.dtype, np.integer)):
+            fail(f"{what}: the windows must be integer ids, even when there are none; received dtypes {x.dtype} and "
+                 f"{y.dtype}.")
+        if not (np.array_equal(x, want_x) and np.array_equal(y, want_y)):
+            fail(f"{what} returned inputs {x.tolist()} and targets {y.tolist()}; expected {want_x.tolist()} and "
+                 f"{want_y.tolist()}.")
     passed("make_lm_windows: targets are the inputs shifted by one, in non-overlapping seq_len chunks "
            "that use every target once.")
 
@@ -442,6 +496,20 @@ def _loss_mistakes(targets, logits, mask):
     )
 
 
+def _extreme_loss_cases():
+    """[(targets, logits, what)]: logits of ±1e4 in float32, and one sequence of one target."""
+    targets = np.array([[1, 2, 3], [2, 1, 0]], dtype="int32")  # (batch, steps); one <pad>
+    logits = np.full((2, 3, 4), -1e4, dtype="float32")  # (batch, steps, vocab)
+    logits[0, 0, 1:3] = 1e4, 9999.0  # the target at 1e4, a runner-up at 9999
+    logits[0, 1, 1:3] = 1e4  # the target tied with another token at 1e4
+    logits[0, 2, 0] = 1e4  # the target at -1e4, 2e4 below the max: its probability underflows to 0
+    logits[1, 0, [0, 1, 2]] = 1e4, -1e4, 0.0  # the target at 0, 1e4 below the max
+    logits[1, 1, 1] = 1e4  # the target alone at 1e4: probability 1
+    one_target = np.array([[2]], dtype="int32")
+    one_logits = np.array([[[0.5, -1.0, 2.0]]], dtype="float32")
+    return [(targets, logits, "logits of ±1e4 (float32)"), (one_target, one_logits, "one sequence of one target")]
+
+
 def check_sequence_loss(fn) -> None:
     """Checks `sequence_cross_entropy(targets, logits, mask=None)`: the mean NLL over the unmasked positions."""
     from keras import ops
@@ -475,6 +543,16 @@ def check_sequence_loss(fn) -> None:
     foreign = _foreign_call(fn)
     if foreign:
         fail(f"the loss uses `{foreign}.`: write it with keras.ops, so it can train a model on any backend.")
+    # Extreme but valid logits, ±1e4 in float32 (a very confident model), and the smallest batch: one target.
+    for edge_targets, edge_logits, what in _extreme_loss_cases():
+        want = float((_nll_np(edge_targets, edge_logits) * (edge_targets != 0)).sum() / (edge_targets != 0).sum())
+        got = _call_valid(f"sequence_cross_entropy on {what}", "any finite float32 logits are valid.", fn,
+                          edge_targets, edge_logits)
+        expect_close(_numbers(got, f"sequence_cross_entropy on {what}"), want, what=f"the loss on {what}",
+                     atol=LOSS_ATOL, rtol=1e-6,
+                     hint="Compute the log-probabilities with ops.log_softmax(logits, axis=-1), which subtracts the max "
+                          "logit: the log of ops.softmax gives log 0 = -inf where a probability underflows to 0, and "
+                          "exp of a logit of 1e4 overflows to inf.")
     passed(f"sequence_cross_entropy: masked mean NLL {expected:.4f} (padding excluded); ln V for uniform logits.")
 
 
@@ -514,6 +592,23 @@ def check_perplexity(fn) -> None:
     got = float(to_numpy(_call("perplexity with an explicit mask", fn, targets, logits, explicit.astype("float32"))))
     if not math.isclose(got, want, rel_tol=1e-4):
         fail(f"with an explicit mask, received {got:.4f}, expected {want:.4f}: use the mask when one is passed.")
+    # Extreme but valid logits, ±1e4 in float32: every target ties with one other token at 1e4 and all other
+    # logits are -1e4, so each target has probability 1/2 and the perplexity is exactly 2. And one target alone.
+    tied_targets = np.array([[1, 2, 3], [4, 1, 0]], dtype="int32")  # (batch, steps); one <pad>
+    tied = np.full((2, 3, 5), -1e4, dtype="float32")  # (batch, steps, vocab)
+    for (i, j), target in np.ndenumerate(tied_targets):
+        tied[i, j, [target, target % 4 + 1]] = 1e4
+    one_logits = np.array([[[0.0, 1.0, 2.0]]], dtype="float32")
+    for edge_targets, edge_logits, want, what in (
+            (tied_targets, tied, 2.0, "logits of ±1e4 (float32), each target tied at 1e4 with one other token"),
+            (np.array([[2]], dtype="int32"), one_logits, 1 + math.exp(-1) + math.exp(-2),
+             "one sequence of one target, logits (0, 1, 2), target 2")):
+        got = _call_valid(f"perplexity on {what}", "any finite float32 logits are valid.", fn, edge_targets, edge_logits)
+        got = float(_numbers(got, f"perplexity on {what}"))
+        if not math.isclose(got, want, rel_tol=1e-5):
+            fail(f"perplexity on {what}: received {got!r}, expected {want:.6g}."
+                 + ("" if math.isfinite(got) else " Subtract the max logit before exponentiating (ops.log_softmax "
+                                                 "does): exp(1e4) overflows to inf, and inf / inf is NaN."))
     passed(f"perplexity: exp(masked mean NLL) = {expected:.3f} on the test batch; uniform logits give V = {V}.")
 
 
@@ -597,6 +692,8 @@ def check_generation(sample_next, generate) -> None:
     if not np.array_equal(a, b):
         fail("two calls with generators seeded alike gave different samples: draw the randomness from `rng` only.")
 
+    _check_sample_next_edges(sample_next, logits, batch)
+
     # generate: the prompt is fed through `step`, the state is carried, each sample is fed back.
     lm = _CountingLM()
     prompt = [1, 2, 3]
@@ -638,8 +735,74 @@ def check_generation(sample_next, generate) -> None:
     cold = run(_FixedLM().step, [0], 300, temperature=0.25, seed=0)
     if np.mean(np.asarray(cold) == 2) < 0.9:
         fail("generate must pass the temperature to sample_next: at T=0.25 the argmax should come almost always.")
+    none = run(_FixedLM().step, [0], 0, temperature=1.0, seed=0)
+    if none != []:
+        fail(f"generate(..., num_tokens=0) must return no new token, []; received {none}.")
     passed("sample_next follows softmax(logits / T) (and top-k); generate feeds the prompt, carries the state, feeds "
            "each sample back, and is reproducible for a given seed.")
+
+
+def _check_sample_next_edges(sample_next, logits, batch) -> None:
+    """The valid extremes of `sample_next`: logits of ±1e4 in float32, temperatures down to 1e-3 (and 1e-308),
+    one token, top_k = V, the uniform draws 0.0 and the largest float below 1; and ValueError for T <= 0."""
+    overflow = ("Subtract the max logit before dividing by T and exponentiating: the largest scaled logit is then "
+                "exactly 0, so exp cannot overflow (exp(1e4) is inf, and inf / inf is NaN), and tiny temperatures give "
+                "the argmax.")
+
+    def draws(what, why, z, **kwargs):
+        ids = np.asarray(_call_valid(what, why, sample_next, z, **kwargs))
+        want_shape = np.shape(z)[:-1]
+        if ids.shape != want_shape or not np.issubdtype(ids.dtype, np.integer) or np.any(ids < 0) \
+                or np.any(ids >= np.shape(z)[-1]):
+            fail(f"{what} returned {ids.reshape(-1)[:8].tolist()}... (shape {ids.shape}, dtype {ids.dtype}); expected "
+                 f"integer ids in [0, {np.shape(z)[-1]}) of shape {want_shape}. {overflow}")
+        return ids
+
+    big = np.array([1e4, 9999.0, -1e4, 0.0], dtype="float32")  # (vocab,)
+    ids = draws("sample_next(logits (1e4, 9999, -1e4, 0) in float32, tiled to (4000, 4), temperature=1.0)",
+                "logits may be as large as ±1e4.", np.tile(big, (4000, 1)), temperature=1.0, rng=np.random.default_rng(9))
+    freq, want = np.bincount(ids, minlength=4) / len(ids), _softmax_np(big)
+    if np.max(np.abs(freq - want)) > 0.03:
+        fail(f"logits (1e4, 9999, -1e4, 0) in float32 at T=1 must be sampled with probabilities "
+             f"{np.round(want, 3).tolist()}; received frequencies {np.round(freq, 3).tolist()}. {overflow}")
+    for z, temperature, argmax in ((big, 1e-3, 0), (np.array([1.0, 3.0, 2.0]), 1e-308, 1)):
+        what = f"sample_next(logits {z.tolist()} ({z.dtype}), tiled to (200, {len(z)}), temperature={temperature:g})"
+        ids = draws(what, "any temperature > 0 is valid.", np.tile(z, (200, 1)), temperature=temperature,
+                    rng=np.random.default_rng(10))
+        if np.any(ids != argmax):
+            fail(f"{what} must always return the argmax {argmax}; received ids {sorted(set(ids.tolist()))}. {overflow}")
+    one = draws("sample_next(logits of one token, shape (1, 1))", "a vocabulary of one token is valid.",
+                np.array([[0.3]]), temperature=1.0, top_k=1, rng=np.random.default_rng(11))
+    if one.tolist() != [0]:
+        fail(f"with one token in the vocabulary sample_next must return it, id 0; received {one.tolist()}.")
+    ids = draws(f"sample_next(logits of shape {batch.shape}, top_k=5)", "top_k = V keeps every token.", batch,
+                temperature=1.0, top_k=len(logits), rng=np.random.default_rng(12))
+    freq, want = np.bincount(ids, minlength=len(logits)) / len(ids), _softmax_np(logits)
+    if np.max(np.abs(freq - want)) > 0.03:
+        fail(f"top_k = V = {len(logits)} keeps every token, so the frequencies should be softmax(logits) = "
+             f"{np.round(want, 3).tolist()}; received {np.round(freq, 3).tolist()}.")
+    # Tokens 0 and 4 are outside the top 3, so their probability is 0, whatever the uniform draw u in [0, 1).
+    cut = np.array([-4.0, -1.5, 2.0, 0.0, -4.0])
+    for u in (0.0, float(np.nextafter(1.0, 0.0))):
+        what = f"sample_next({cut.tolist()}, temperature=1.0, top_k=3, rng) with a first uniform draw of u = {u!r}"
+        got = _call_valid(what, "any rng state is valid.", sample_next, cut, temperature=1.0, top_k=3,
+                          rng=generator_with_first_draw(u))
+        if np.ndim(got) != 0 or int(got) not in (1, 2, 3):
+            fail(f"{what} returned {got!r}; top_k=3 keeps tokens 1, 2 and 3 only, so tokens 0 and 4 have probability "
+                 "0 and must never be drawn. In an inverse CDF take the first token whose cumulative probability is "
+                 "> u (not >= u), with the cumulative sums divided by their last value so that they end at exactly 1.0 "
+                 "(or use rng.choice(V, p=p)).")
+    for bad in (0.0, -1.0):
+        try:
+            with np.errstate(all="ignore"):
+                sample_next(logits, temperature=bad, rng=np.random.default_rng(0))
+        except ValueError:
+            continue
+        except Exception as err:  # noqa: BLE001: the student's error
+            raise CheckFailed(f"sample_next(logits, temperature={bad}) should raise ValueError (the temperature must "
+                              f"be > 0); it raised {type(err).__name__}: {err}") from err
+        fail(f"sample_next(logits, temperature={bad}) must raise ValueError: the temperature must be > 0 "
+             "(dividing by 0 or flipping the sign of the logits is not a distribution).")
 
 
 class _FlatLM:
