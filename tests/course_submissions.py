@@ -1,5 +1,5 @@
 """Submissions of the real course notebooks, for the grading tests: right, untouched, or with one
-plausible mistake.
+plausible mistake, optionally tampered with.
 
 A new graded notebook must add its mistake to WRONG (the tests that use it fail until it does).
 """
@@ -25,6 +25,18 @@ WRONG = {
         "    return float(ops.convert_to_numpy(ops.power(2.0, sequence_cross_entropy(targets, logits, mask))))\n"),
 }
 
+#: Added right after the setup cell of a tampered submission: every public check becomes a
+#: no-op that claims success.
+TAMPER = '''import importlib, pkgutil
+import rnn_course.checks
+for _info in pkgutil.iter_modules(rnn_course.checks.__path__):
+    _module = importlib.import_module(f"rnn_course.checks.{_info.name}")
+    for _name in dir(_module):
+        if _name.startswith("check_"):
+            setattr(_module, _name, lambda *args, **kwargs: print("All tests passed"))
+print("All tests passed")
+'''
+
 
 def wrong_submission(name: str, student_version: Path | None = None):
     """The student notebook with every answer of the solution filled in, except WRONG[name].
@@ -47,3 +59,26 @@ def wrong_submission(name: str, student_version: Path | None = None):
         if gid in answers:
             cell.source = wrong_source if gid == wrong_id else answers[gid]
     return nb, wrong_id
+
+
+def expected_scores(name: str, wrong_id: str) -> dict[str, float]:
+    """Every test cell's points in the source, and 0 for the tests of the wrong answer `wrong_id`."""
+    source = nbformat.read(str(ROOT / "solutions" / f"{name}.ipynb"), 4)
+    points = {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"]) for c in source.cells
+              if c.metadata.get("nbgrader", {}).get("grade")}
+    return {gid: (0.0 if gid == f"{wrong_id}_tests" else p) for gid, p in points.items()}
+
+
+def tamper(nb):
+    """Tampers with a submission in every way a student might try, in place, and returns it.
+
+    A cell right after the setup cell replaces every `check_*` of every `rnn_course.checks`
+    module with a no-op that prints "All tests passed"; every test cell but the first is
+    edited to print the same; the first test cell is deleted.
+    """
+    nb.cells.insert(1, nbformat.v4.new_code_cell(TAMPER))
+    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    for cell in tests[1:]:
+        cell.source = "print('All tests passed')"
+    nb.cells.remove(tests[0])
+    return nb

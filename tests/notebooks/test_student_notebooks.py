@@ -7,18 +7,29 @@ code). Every other cell must work, and no cell may write to stderr (nbgrader wou
 score a test cell with stderr output as 0).
 
 The notebook runs with nbgrader blocked, as on Colab: the self-checks in the test cells must
-still give their verdict (NotImplementedError) for every unanswered exercise.
+still give their verdict (NotImplementedError) for every unanswered exercise. That verdict is
+also why the untouched student version earns 0 from the grader: it restores each test cell from
+the source, whose visible part (the check that fails here) comes first.
 """
 
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from rnn_course.assignment import USES_ANSWERS_TAG
 from rnn_course.runner import run_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
-STUDENT_NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _code(path: Path) -> list[str]:
+    return [c.source for c in nbformat.read(str(path), 4).cells if c.cell_type == "code"]
+
+
+#: A student notebook whose code is the solution's (no exercise, e.g. 00) runs in nbval already.
+STUDENT_NOTEBOOKS = [p for p in sorted((ROOT / "notebooks").glob("*.ipynb"))
+                     if _code(p) != _code(ROOT / "solutions" / p.name)]
 
 
 def _may_fail(cell) -> bool:
