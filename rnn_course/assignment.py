@@ -14,6 +14,7 @@ course database (SaveCells) or a header file (IncludeHeaderFooter):
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import re
 from pathlib import Path
@@ -112,6 +113,129 @@ def validate_source(nb, name: str = "notebook") -> None:
         if meta.get("solution") and not meta.get("grade") and nb.cells[i].cell_type == "code":
             if f"{gid}_tests" not in ids:
                 fail(f"answer cell {gid!r} has no test cell. Expected a grade cell with grade_id '{gid}_tests'.")
+    problem = result_problem_in_test_cells(nb)
+    if problem:
+        fail(problem)
+
+
+# ------------------------------------------------------------------ test cells end without a result
+#: Where the public checks live: a test cell may end with a call to one of their `check_*` functions.
+CHECKS_PACKAGE = "rnn_course.checks"
+
+
+def _python(source: str) -> str:
+    """A cell's source as plain Python (IPython's magics and shell escapes translated)."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:  # pragma: no cover - IPython comes with nbgrader
+        return source
+    return TransformerManager().transform_cell(source)
+
+
+def _dotted(node) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([node.id] + parts[::-1])
+
+
+def _import_aliases(tree) -> dict[str, str]:
+    """The names that top-level imports bind, and the dotted module or object each stands for."""
+    aliases = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Import):
+            for a in stmt.names:
+                if a.asname:
+                    aliases[a.asname] = a.name
+                else:
+                    head = a.name.split(".")[0]
+                    aliases[head] = head
+        elif isinstance(stmt, ast.ImportFrom) and stmt.module and not stmt.level:
+            for a in stmt.names:
+                aliases[a.asname or a.name] = f"{stmt.module}.{a.name}"
+    return aliases
+
+
+def _public_checks(module: str) -> set[str]:
+    """The `check_*` functions a module of `rnn_course.checks` defines (read from its file, not imported)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return set()
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return set()
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    names = {s.name for s in tree.body if isinstance(s, ast.FunctionDef)}
+    names |= {t.id for s in tree.body if isinstance(s, ast.Assign) for t in s.targets if isinstance(t, ast.Name)}
+    return {n for n in names if n.startswith("check_")}
+
+
+def _is_public_check_call(expr: ast.expr, aliases: dict[str, str]) -> bool:
+    if not isinstance(expr, ast.Call):
+        return False
+    name = _dotted(expr.func)
+    if name is None:
+        return False
+    head, _, rest = name.partition(".")
+    full = aliases.get(head, head) + (f".{rest}" if rest else "")
+    module, _, func = full.rpartition(".")
+    return ((module == CHECKS_PACKAGE or module.startswith(CHECKS_PACKAGE + "."))
+            and func.startswith("check_") and func in _public_checks(module))
+
+
+def result_problem_in_test_cells(nb) -> str:
+    """Why a test cell of `nb` may display a result ('' if none may).
+
+    nbgrader and `rnn-course grade` both read a number that a test cell
+    displays as its result as the cell's partial credit, but nbgrader reads
+    only what `float()` parses: `np.float64(0.0)`, a wrong answer, earns full
+    marks there and 0 in our grader. So that the two routes cannot disagree on
+    the course's notebooks, a test cell must not end with a bare expression,
+    except a call to a public check (`checks.check_perplexity(perplexity)`),
+    which returns None. Both the instructor's cell and the students' copy of it
+    (hidden tests removed) are read.
+
+    Returns:
+        One line naming the cell, the expression and the fix, or ''.
+    """
+    aliases: dict[str, str] = {}
+    begin, end = MARKERS["hidden"]
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        meta = _meta(cell)
+        versions = [("", cell.source)]
+        if begin in cell.source:
+            visible = re.sub(re.escape(begin) + r".*?" + re.escape(end), "", cell.source, flags=re.S)
+            versions.append((" in the students' copy (hidden tests removed)", visible))
+        for where, text in versions:
+            try:
+                tree = ast.parse(_python(text))
+            except SyntaxError as err:
+                if meta.get("grade") and not meta.get("solution"):
+                    return (f"test cell {meta.get('grade_id')!r} (cell {i}){where} is not valid Python "
+                            f"({err.msg}, line {err.lineno}). Expected a test cell that runs.")
+                break
+            if not where:
+                aliases.update(_import_aliases(tree))
+            if not (meta.get("grade") and not meta.get("solution")) or not tree.body:
+                continue
+            last = tree.body[-1]
+            if isinstance(last, ast.Expr) and not _is_public_check_call(last.value, {**aliases,
+                                                                                     **_import_aliases(tree)}):
+                shown = ast.unparse(last.value)
+                shown = shown if len(shown) <= 60 else shown[:57] + "..."
+                return (f"test cell {meta.get('grade_id')!r} (cell {i}){where} ends with the bare expression "
+                        f"`{shown}`, whose value nbgrader would read as partial credit (and misread: "
+                        "np.float64(0.0) earns full marks there). Expected a test cell that ends with a statement "
+                        f"(an assert, an assignment `_ = ...`) or with a call to a public check of {CHECKS_PACKAGE} "
+                        "(`checks.check_...(answer)`).")
+    return ""
 
 
 # ------------------------------------------------------------------ generation

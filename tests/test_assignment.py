@@ -150,3 +150,77 @@ def test_broken_source_notebook_is_one_line_exit_2(course_copy):
     (course_copy / "solutions" / "99_fixture.ipynb").write_text("{not json")
     run = _assign(course_copy)
     assert run.returncode == 2 and "not a readable Jupyter notebook" in run.stderr
+
+
+# ------------------------------------------------------------------ test cells end without a result
+def _with_test_cell_ending(source_text):
+    nb = make_source_nb()
+    nb.cells[3].source = source_text
+    return nb
+
+
+@pytest.mark.parametrize("ending", [
+    "np.float64(0.0)",                                 # nbgrader: full marks; ours: 0
+    "0.0",
+    "double(2) == 4",
+    "double",
+    "checks.helper(double)",                           # not a check_* function
+    "checks.check_no_such_thing(double)",              # not a public check of the module
+    "check_perplexity(double)",                        # not imported from rnn_course.checks
+    "print('ok')",
+])
+def test_assign_refuses_a_test_cell_that_ends_with_a_bare_expression(ending):
+    nb = _with_test_cell_ending(f"import numpy as np\nfrom rnn_course.checks import ngram_lm as checks\n"
+                                f"assert double(2) == 4\n{ending}")
+    with pytest.raises(NotebookFormatError, match="ends with the bare expression") as info:
+        assignment.validate_source(nb, "fixture.ipynb")
+    text = str(info.value)
+    assert text.startswith("fixture.ipynb: test cell 'q1_1_double_tests' (cell 3)") and "\n" not in text
+    assert "Expected a test cell that ends with a statement" in text
+
+
+def test_assign_reads_the_students_copy_of_a_test_cell_too():
+    nb = _with_test_cell_ending("assert double(2) == 4\ndouble(2) / 4\n### BEGIN HIDDEN TESTS\n"
+                                "assert double(-3) == -6\n### END HIDDEN TESTS")
+    with pytest.raises(NotebookFormatError, match=r"in the students' copy \(hidden tests removed\) ends with "
+                                                  r"the bare expression `double\(2\) / 4`"):
+        assignment.validate_source(nb, "fixture.ipynb")
+
+
+@pytest.mark.parametrize("ending", [
+    "from rnn_course.checks import ngram_lm as checks\nchecks.check_perplexity(double)",
+    "import rnn_course.checks.ngram_lm\nrnn_course.checks.ngram_lm.check_perplexity(double)",
+    "from rnn_course.checks.rnn_lm import check_generation\ncheck_generation(double, double)",
+    "from rnn_course import checks\nchecks.rnn_lm.check_lm_windows(double)",
+    "assert double(2) == 4",
+    "_ = double(2)",
+    "for _x in (1, 2):\n    _x",
+])
+def test_assign_accepts_statements_and_public_check_calls_last(ending):
+    assignment.validate_source(_with_test_cell_ending(ending), "fixture.ipynb")
+
+
+def test_public_checks_return_nothing_a_test_cell_could_display():
+    """The rule above lets a test cell end with a check call because checks return None."""
+    import ast
+    from pathlib import Path
+
+    import rnn_course.checks
+
+    found = 0
+    for path in Path(rnn_course.checks.__file__).parent.glob("*.py"):
+        for fn in ast.parse(path.read_text(encoding="utf-8")).body:
+            if not (isinstance(fn, ast.FunctionDef) and fn.name.startswith("check_")):
+                continue
+            found += 1
+            todo = list(ast.iter_child_nodes(fn))
+            while todo:
+                node = todo.pop()
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+                    continue
+                if isinstance(node, ast.Return):
+                    assert node.value is None or (isinstance(node.value, ast.Constant) and node.value.value is None), \
+                        f"{path.name}:{node.lineno}: {fn.name} returns a value; a test cell ending with it would " \
+                        "display it as partial credit"
+                todo += list(ast.iter_child_nodes(node))
+    assert found >= 13

@@ -4,6 +4,8 @@ Each submission is graded by `grade_notebook`, which runs it in its own sandbox
 process; `jobs` of them run at the same time. A submission that cannot be
 graded gets a row that says why, and the batch goes on. The CSV is written once,
 atomically, after every sandbox has finished, so no notebook can write into it.
+Its `student` column comes from `naming.unique_students`: no two rows of one
+notebook share a student.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from rnn_course.grading.grader import grade_notebook
+from rnn_course.grading.naming import unique_students
 from rnn_course.grading.results import GradeResult, write_atomic
 
-FIXED_COLUMNS = ["submission", "student", "notebook", "score", "max_score", "percent", "status",
+FIXED_COLUMNS = ["submission", "student", "student_id", "notebook", "score", "max_score", "percent", "status",
                  "tests_passed", "seconds", "reason", "notes", "flags"]
 
 
@@ -59,7 +62,9 @@ def grade_many(paths: Iterable[str | Path], out_csv: str | Path | None = None, j
         paths: the submitted `.ipynb` files.
         out_csv: where to write the grades (None: write nothing).
         jobs: how many submissions run at once (default: the CPU cores available).
-        progress: called with one line per finished submission (score and seconds).
+        progress: called with one line per finished submission (score and seconds),
+            then with one `warning: ...` line per group of submissions of one
+            notebook that would have shared a student (see `naming.unique_students`).
         executed_dir: if given, each restored and executed notebook is saved
             there as `NNNN_<name>.ipynb` (results keep no outputs in memory).
         **grade_kwargs: passed to `grade_notebook` (`source_path`, `cell_timeout`, ...).
@@ -87,13 +92,20 @@ def grade_many(paths: Iterable[str | Path], out_csv: str | Path | None = None, j
             if progress is not None:
                 progress(f"[{n}/{len(paths)}] {results[i].one_line()}")
     done = [r for r in results if r is not None]
+    if progress is not None:
+        for warning in unique_students([(r.submission, r.source) for r in done])[1]:
+            progress(f"warning: {warning}")
     if out_csv is not None:
         write_csv(done, out_csv)
     return done
 
 
 def write_csv(results: list[GradeResult], path: str | Path) -> Path:
-    """Writes grades.csv: the fixed columns, then one column of points per test grade_id."""
+    """Writes grades.csv: the fixed columns, then one column of points per test grade_id.
+
+    The `student` of each row comes from `naming.unique_students`: rows of one
+    notebook that would share a student are named apart, with a note.
+    """
     test_ids: list[str] = []
     for r in results:
         for t in r.tests:
@@ -102,8 +114,9 @@ def write_csv(results: list[GradeResult], path: str | Path) -> Path:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=FIXED_COLUMNS + test_ids, lineterminator="\n")
     writer.writeheader()
-    for r in results:
-        row = r.csv_row()
+    submitters, _ = unique_students([(r.submission, r.source) for r in results])
+    for r, who in zip(results, submitters):
+        row = r.csv_row(who)
         row.update({gid: score for gid, score in r.scores.items()})
         writer.writerow(row)
     return write_atomic(path, buf.getvalue())

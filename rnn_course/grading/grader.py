@@ -1,10 +1,13 @@
 """Grading one submission: find its source, restore it, run it in the sandbox, score it.
 
 A test cell is scored the way nbgrader scores it: all its points if it ran
-without an error and without writing to stderr, 0 otherwise (a numeric result
-of the cell gives partial credit, by nbgrader's own `determine_grade`). The
-grader is stricter than nbgrader in one way: a cell whose execute reply is an
-error scores 0 even if a stray output came before the error.
+without an error and without writing to stderr, 0 otherwise; a number displayed
+as the cell's result is its partial credit. The grader is stricter than
+nbgrader in two ways: a cell whose execute reply is an error scores 0 even if a
+stray output came before the error, and a result is read as a number whatever
+its numeric type (`np.float64(0.0)` is 0, where nbgrader gives full marks), and
+a negative, non-finite or too large number earns 0, never full marks
+(`results.partial_credit`).
 
 Before each test cell the grader runs a hidden *reset* cell: it drops the check
 modules (`rnn_course.checks` by default) from `sys.modules` and re-runs the
@@ -33,7 +36,7 @@ from rnn_course.grading.limits import (  # noqa: F401  (re-exported)
 from rnn_course.grading.restore import (
     ANSWER, FREE, GRADE, GUARD, LOCKED, MANUAL, STUDENT, PlanCell, SourceNotebook, load_source, read_notebook,
     restore)
-from rnn_course.grading.results import GradeResult, TestResult
+from rnn_course.grading.results import GradeResult, TestResult, partial_credit
 from rnn_course.grading.sandbox_launcher import package_parent, run_cells
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -265,8 +268,6 @@ def _cell_problem(res: dict) -> str:
 
 def score_test(pc: PlanCell, res: dict, reset: dict | None, answer: tuple[str, dict] | None) -> TestResult:
     """Scores one test cell from what the sandbox reported (nbgrader's rule, see the module docstring)."""
-    from nbgrader.utils import determine_grade
-
     points = float(pc.points)
     outputs = res.get("outputs", [])
     hint = _stream(outputs, "stdout").strip()
@@ -283,16 +284,17 @@ def score_test(pc: PlanCell, res: dict, reset: dict | None, answer: tuple[str, d
         first = (_stream(outputs, "stderr").strip().splitlines() or ["(truncated)"])[0][:200]
         why = f"0 points: this test cell wrote to stderr, which nbgrader scores as a failure: {first!r}"
     else:
-        cell = nbformat.v4.new_code_cell(pc.source, metadata={"nbgrader": {
-            "grade": True, "solution": False, "locked": True, "points": points, "grade_id": pc.grade_id}})
-        cell.outputs = [nbformat.from_dict(o) for o in outputs]
-        try:
-            awarded, _ = determine_grade(cell)
-            score = float(awarded if awarded is not None else 0.0)
-        except (ValueError, KeyError, TypeError) as err:
-            why = f"0 points: the cell's result is not a valid partial score ({err})"
-        if not why and score < points:
-            why = f"partial credit: the cell returned {_fmt(score)} of {_fmt(points)} points"
+        # As nbgrader's determine_grade: the first execute_result is the partial credit, else all the points.
+        result = next((o for o in outputs if o.get("output_type") == "execute_result"), None)
+        if result is None:
+            score = points
+        else:
+            text = result.get("data", {}).get("text/plain")
+            text = "".join(text) if isinstance(text, list) else text
+            if isinstance(text, str):
+                score, why = partial_credit(text, points)
+            else:
+                why = "0 points: the cell's result has no text/plain form to read a partial score from"
     reason = why.strip().splitlines()[0] if why.strip() else ""
     if why and answer is not None and _cell_problem(answer[1]):
         # The answer's own failure (a timeout, a dead kernel, NotImplementedError) is the real cause:

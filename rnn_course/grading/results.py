@@ -10,8 +10,12 @@ The Gradescope format follows the autograder specification
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import decimal
+import fractions
 import json
+import math
 import os
 import re
 import tempfile
@@ -277,12 +281,22 @@ class GradeResult:
         return write_atomic(path, json.dumps(self.to_gradescope(**visibility), indent=2) + "\n")
 
     # ---------------------------------------------------------------- CSV
-    def csv_row(self) -> dict:
-        """The fixed columns of this submission's row in grades.csv."""
+    def csv_row(self, submitter=None) -> dict:
+        """The fixed columns of this submission's row in grades.csv.
+
+        Args:
+            submitter: the `naming.Submitter` of this row (`batch.write_csv`
+                names all rows together, so that no two share a student); by
+                default it is read from this submission's path alone.
+        """
+        from rnn_course.grading.naming import submitter as read_submitter
+
+        who = submitter if submitter is not None else read_submitter(self.submission, self.source)
         passed = sum(t.status == "passed" for t in self.tests)
         return {
             "submission": str(self.submission),
-            "student": student_name(self.submission, self.source),
+            "student": who.student,
+            "student_id": who.student_id,
             "notebook": Path(self.source).name if self.source else "",
             "score": self.score,
             "max_score": self.max_score,
@@ -291,25 +305,149 @@ class GradeResult:
             "tests_passed": f"{passed}/{len(self.tests)}",
             "seconds": round(self.elapsed, 1),
             "reason": self.error or self.rejected or "",
-            "notes": " | ".join(self.notes + self.events),
+            "notes": " | ".join(self.notes + self.events + ([who.note] if who.note else [])),
             "flags": " | ".join(self.flags),
         }
 
 
-def student_name(submission: Path, source: Path | None) -> str:
-    """The student a file belongs to: its file-name prefix, else its folder's name.
+# ---------------------------------------------------------------------- partial credit
+#: Names of the callables whose repr wraps one number: NumPy's scalar types and
+#: 0-d arrays (`np.float64(0.5)`, `array(0.5, dtype=float32)`), Fraction, Decimal,
+#: torch's `tensor(0.5)`, JAX's `Array(0.5, dtype=float32)` and mpmath's `mpf('0.5')`.
+_NUMBER_TYPES = re.compile(
+    r"^(?:(?:float|int|uint|complex)\d*|longdouble|clongdouble|half|single|double|csingle|cdouble|"
+    r"byte|ubyte|short|ushort|intc|uintc|intp|uintp|long|ulong|longlong|ulonglong|bool_?|"
+    r"array|Array|tensor|Fraction|Decimal|mpf)$")
+#: TensorFlow's and Keras's scalar reprs: `<tf.Tensor: shape=(), dtype=float32, numpy=0.5>`,
+#: `<KerasVariable shape=(), dtype=float32, path=v, value=0.5>`-like forms.
+_TENSOR_REPR = re.compile(r"^<[\w.]+(?::|\s)[^<>]*\bshape=\(\)[^<>]*?\b(?:numpy|value)=(?P<value>[^<>]+)>$", re.S)
 
-    `submissions/alice/02_x.ipynb` -> `alice`; `alice_02_x.ipynb` -> `alice`.
+
+class _NotANumber(Exception):
+    pass
+
+
+def _name(node) -> str:
+    """`np.float64` -> `float64`; `array` -> `array`."""
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def _number(node):
+    """The number an expression node of a repr stands for; raises _NotANumber."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float, complex)):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _number(node.operand)
+        if isinstance(value, bool):
+            raise _NotANumber
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):  # (3+0j), 1-2j
+        left, right = _number(node.left), _number(node.right)
+        if not isinstance(left, complex) and not isinstance(right, complex):
+            raise _NotANumber
+        return left + right if isinstance(node.op, ast.Add) else left - right
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        name = _name(node)
+        if name in ("nan", "NaN", "inf", "Infinity"):
+            return float(name.lower()[:3])
+        if name in ("True_", "False_"):  # np.True_
+            return name == "True_"
+        raise _NotANumber
+    if isinstance(node, ast.Call) and _NUMBER_TYPES.match(_name(node.func)) and not any(
+            isinstance(a, ast.Starred) for a in node.args):
+        kind = _name(node.func)
+        if kind == "Fraction" and len(node.args) == 2:
+            num, den = _number(node.args[0]), _number(node.args[1])
+            if isinstance(num, int) and isinstance(den, int) and den:
+                return fractions.Fraction(num, den)
+            raise _NotANumber
+        if len(node.args) != 1:  # keywords (dtype=..., weak_type=...) are fine
+            raise _NotANumber
+        arg = node.args[0]
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):  # Decimal('1.5'), np.longdouble('0.5')
+            try:
+                return decimal.Decimal(arg.value.strip())
+            except decimal.InvalidOperation:
+                try:
+                    return complex(arg.value.strip())
+                except ValueError:
+                    raise _NotANumber from None
+        return _number(arg)
+    raise _NotANumber
+
+
+def result_number(text: str):
+    """The number a cell's displayed result (its `text/plain`) stands for, or None.
+
+    Reads every numeric type Python and NumPy produce, from their repr: `0.5`,
+    `-1`, `True`, `nan`, `inf`, `np.float64(0.0)`, `np.float32(0.5)`,
+    `np.int64(2)`, `np.True_`, `np.longdouble('0.5')`, `array(0.5)`,
+    `array(1, dtype=int32)`, `Fraction(1, 2)`, `Decimal('1.5')`, complex
+    numbers, and the scalars of TensorFlow, JAX, torch and mpmath.
+
+    Returns:
+        bool, int, float, complex, `fractions.Fraction` or `decimal.Decimal`;
+        None when the text is not one number (a string, a list, an array of
+        several values, any other object).
     """
-    submission = Path(submission)
-    if source is not None:
-        stem, src = submission.stem, Path(source).stem
-        at = stem.lower().find(src.lower())
-        if at > 0:
-            prefix = stem[:at].strip(" _-.")
-            if prefix:
-                return prefix
-    return submission.parent.name
+    text = text.strip()
+    m = _TENSOR_REPR.match(text)
+    if m:
+        text = m.group("value").strip()
+    try:
+        return _number(ast.parse(text, mode="eval").body)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, _NotANumber):
+        return None
+
+
+def partial_credit(text: str, points: float) -> tuple[float, str]:
+    """The points a test cell earns when it ran cleanly and displayed `text` as its result.
+
+    nbgrader's rule, made safe: a number is the partial credit; anything else
+    earns all the points. Unlike nbgrader (`nbgrader.utils.get_partial_grade`,
+    which reads only what `float()` parses and gives full marks otherwise),
+    every numeric type is read (see `result_number`), and a value that is not
+    a valid score never earns full marks:
+
+    - True earns all the points and False earns 0 (a passed or failed comparison);
+    - a negative number, NaN or infinity, a complex number, or more than `points`
+      (beyond rounding) earns 0, with a note saying why.
+
+    Args:
+        text: the cell's `execute_result` `text/plain`.
+        points: the cell's points (> 0).
+
+    Returns:
+        `(score, note)`, `0 <= score <= points`; the note is '' when the cell
+        earned all its points without anything unusual.
+    """
+    value = result_number(text)
+    shown = text.strip().splitlines()[0][:60] if text.strip() else repr(text)
+    if value is None:
+        return points, ""
+    if isinstance(value, bool):
+        return (points, "") if value else (0.0, f"0 points: the cell's result is {shown}")
+    if isinstance(value, complex):
+        return 0.0, f"0 points: the cell's result {shown} is a complex number, not a partial score"
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float's range: finite, far from a score
+        number = 1e308 if value > 0 else -1e308
+    except (ValueError, decimal.InvalidOperation):  # Decimal('sNaN')
+        number = math.nan
+    if not math.isfinite(number):
+        return 0.0, f"0 points: the cell's result {shown} is not a finite number, so it is not a partial score"
+    if number < 0:
+        return 0.0, f"0 points: the cell's result {shown} is negative, so it is not a partial score"
+    if number > points * (1 + 1e-9):
+        return 0.0, (f"0 points: the cell's result {shown} is more than the cell's {_fmt(points)} points, "
+                     "so it is not a partial score")
+    number = min(number, points) + 0.0  # + 0.0: -0.0 is 0
+    if number < points:
+        return number, f"partial credit: the cell returned {_fmt(number)} of {_fmt(points)} points"
+    return number, ""
 
 
 def write_atomic(path: str | Path, text: str) -> Path:
