@@ -28,16 +28,25 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: setup
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_setup.ipynb
 
+# The formula check's renderer (tests/test_formulas.py): node's mathjax-full, pinned by
+# tests/mathjax/package-lock.json, installed into the git-ignored tests/mathjax/node_modules.
+# Without npm the check is skipped (it says why); CI has node.
+MATHJAX_STAMP := tests/mathjax/node_modules/.installed
+$(MATHJAX_STAMP): tests/mathjax/package.json tests/mathjax/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --no-audit --no-fund --prefix tests/mathjax && touch $@; \
+	else echo "npm not found: tests/test_formulas.py will be skipped (it needs Node.js)"; fi
+
 # Everything under the TensorFlow backend (unit tests, nbval on solutions/, the student
 # notebooks, the grader), then the backend-agnostic unit tests again under JAX.
 test: setup test-tf test-jax
 
-test-tf: setup
+test-tf: setup $(MATHJAX_STAMP)
 	KERAS_BACKEND=tensorflow RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) --dist loadscope \
 	  --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  tests solutions
 
-test-jax: setup
+test-jax: setup $(MATHJAX_STAMP)
 	KERAS_BACKEND=jax RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) -m "not notebook and not grading" tests
 
 # Instructor commands
