@@ -1,23 +1,36 @@
 """Weight transplants between Keras's built-in RNN layers and cells named as in the lectures.
 
-The course's cells name their weights as the lectures do (CS224N):
+This module is the one place where the lecture's names meet Keras's weights: the checks, their
+hints, `bench/cells.py` and the notebooks all take the names from `MAPPINGS`.
 
-    h(t) = tanh(W_h h(t-1) + W_e e(t) + b)
+The lectures' notation (CS224N lectures 6-7; CS388 lecture 8):
+
+    Elman:  h(t) = tanh(W_h h(t-1) + W_e e(t) + b)
+    gates:  g(t) = sigma(W_g h(t-1) + U_g x(t) + b_g)      W multiplies the previous
+                                                          hidden state, U the input
+    LSTM:   f, i, o gates; c~ = tanh(W_c h(t-1) + U_c x(t) + b_c)
+            c(t) = f * c(t-1) + i * c~;  h(t) = o * tanh(c(t))
+    GRU:    u, r gates; h~ = tanh(W_h (r * h(t-1)) + U_h x(t) + b_h)
+            h(t) = (1 - u) * h(t-1) + u * h~
 
 Keras multiplies *row* vectors (a batch is a stack of rows), so a cell stores the
-transposes: `W_e` has shape `(input_dim, units)`, `W_h` has shape `(units, units)`,
-and the step computes `h(t) = tanh(h(t-1) @ W_h + e(t) @ W_e + b)`. Those are exactly
-the shapes of Keras's `kernel`, `recurrent_kernel` and `bias`, so for the simple RNN
-a transplant is a copy under new names.
+transposes: an input weight has shape `(input_dim, units)`, a recurrent weight
+`(units, units)`, and the step computes `h(t-1) @ W + x(t) @ U + b`: the lecture's
+equation, transposed. Those are the shapes of Keras's `kernel` (input),
+`recurrent_kernel` (previous hidden state) and `bias`.
 
-Gated cells (notebook 04) concatenate one block per gate along the last axis of
-each Keras weight (LSTM: `i, f, c, o`; GRU: `z, r, h`). A `CellMapping` says which
-Keras weight holds which blocks and what each block is called in the lectures,
-so adding them is a new entry in `MAPPINGS`, e.g.:
+Gated cells concatenate one block per gate along the last axis of each Keras weight
+(LSTM: `i, f, c, o`; GRU: `z, r, h`). Keras's GRU computes
+`h(t) = z * h(t-1) + (1 - z) * h~`, so the lecture's update gate is u = 1 - z =
+sigma(-(pre-activation of z)): its blocks are Keras's z blocks negated, exactly. Only
+`GRU(reset_after=False)` is the lecture's GRU (Keras's default, `reset_after=True`,
+applies the reset gate after the recurrent matmul and has two biases).
 
-    MAPPINGS["lstm"] = CellMapping(
-        kind="lstm", keras_cell="LSTMCell", gates=("i", "f", "c", "o"),
-        names={"kernel": "W_{gate}", "recurrent_kernel": "U_{gate}", "bias": "b_{gate}"})
+| kind         | Keras cell      | lecture names (input / recurrent / bias)                    |
+|--------------|-----------------|-------------------------------------------------------------|
+| `simple_rnn` | `SimpleRNNCell` | `W_e` / `W_h` / `b`                                         |
+| `lstm`       | `LSTMCell`      | `U_i U_f U_c U_o` / `W_i W_f W_c W_o` / `b_i b_f b_c b_o`   |
+| `gru`        | `GRUCell`       | `U_u U_r U_h` / `W_u W_r W_h` / `b_u b_r b_h` (u = 1 - z)   |
 
 | function            | what it does                                                          |
 |---------------------|-----------------------------------------------------------------------|
@@ -40,18 +53,21 @@ class CellMapping:
     """How one Keras built-in cell's weights map to the lecture's names.
 
     Attributes:
-        kind: the key in `MAPPINGS` ("simple_rnn").
+        kind: the key in `MAPPINGS` ("simple_rnn", "lstm", "gru").
         keras_cell: the class name of the Keras cell (`SimpleRNNCell`).
-        gates: the blocks Keras concatenates along the last axis, in Keras's
-            order; `("",)` for a cell without gates.
+        gates: the lecture's name of each block Keras concatenates along the
+            last axis, in Keras's order; `("",)` for a cell without gates.
         names: Keras weight name -> lecture name template, where `{gate}` is
             replaced by each gate's name.
+        negated: the gates whose blocks are Keras's negated (the GRU's u = 1 - z:
+            sigma(-a) = 1 - sigma(a)).
     """
 
     kind: str
     keras_cell: str
     gates: tuple = ("",)
     names: dict = dataclasses.field(default_factory=dict)
+    negated: tuple = ()
 
     def lecture_names(self) -> list[str]:
         return [template.format(gate=g) for template in self.names.values() for g in self.gates]
@@ -62,9 +78,14 @@ class CellMapping:
         for keras_name, template in self.names.items():
             if keras_name not in keras_weights:
                 continue  # e.g. no bias when use_bias=False
-            blocks = np.split(np.asarray(keras_weights[keras_name]), len(self.gates), axis=-1)
+            value = np.asarray(keras_weights[keras_name])
+            if value.ndim == 2 and keras_name == "bias":
+                raise ValueError(
+                    f"Keras's {self.keras_cell} has a bias of shape {value.shape} (two biases: reset_after=True). "
+                    "Expected the lecture's cell: use reset_after=False, which has one bias of shape (3 * units,).")
+            blocks = np.split(value, len(self.gates), axis=-1)
             for gate, block in zip(self.gates, blocks):
-                out[template.format(gate=gate)] = block
+                out[template.format(gate=gate)] = -block if gate in self.negated else block
         return out
 
     def join(self, lecture_weights: dict) -> dict:
@@ -79,7 +100,9 @@ class CellMapping:
                 missing = [n for n, p in zip(names, present) if not p]
                 raise ValueError(f"Incomplete weights for Keras's {keras_name!r}: missing {missing}. "
                                  f"Expected all of {names}.")
-            out[keras_name] = np.concatenate([np.asarray(lecture_weights[n]) for n in names], axis=-1)
+            out[keras_name] = np.concatenate(
+                [-np.asarray(lecture_weights[n]) if g in self.negated else np.asarray(lecture_weights[n])
+                 for g, n in zip(self.gates, names)], axis=-1)
         return out
 
 
@@ -90,12 +113,30 @@ MAPPINGS = {
         gates=("",),
         names={"kernel": "W_e", "recurrent_kernel": "W_h", "bias": "b"},
     ),
+    "lstm": CellMapping(
+        kind="lstm",
+        keras_cell="LSTMCell",
+        gates=("i", "f", "c", "o"),  # Keras's order
+        names={"kernel": "U_{gate}", "recurrent_kernel": "W_{gate}", "bias": "b_{gate}"},
+    ),
+    "gru": CellMapping(
+        kind="gru",
+        keras_cell="GRUCell",
+        gates=("u", "r", "h"),  # Keras's z, r, h, with the lecture's u = 1 - z
+        names={"kernel": "U_{gate}", "recurrent_kernel": "W_{gate}", "bias": "b_{gate}"},
+        negated=("u",),
+    ),
 }
 
 
-def _mapping(kind: str) -> CellMapping:
+def _mapping(kind: str, cell=None) -> CellMapping:
+    """`MAPPINGS[kind]`; if `cell` is a Keras built-in, it must be that kind's cell."""
     if kind not in MAPPINGS:
         raise ValueError(f"Unknown cell kind: {kind!r}. Expected one of {sorted(MAPPINGS)}.")
+    actual = None if cell is None else _builtin_kind(cell)
+    if actual is not None and actual != kind:
+        raise ValueError(f"The Keras layer is a {type(cell).__name__}; expected the {MAPPINGS[kind].keras_cell} "
+                         f"of kind={kind!r}. Pass kind={actual!r}, or leave kind out to take it from the layer.")
     return MAPPINGS[kind]
 
 
@@ -140,8 +181,17 @@ def to_lecture(layer, kind: str | None = None) -> dict:
     """A Keras built-in RNN's weights under the lecture's names, as numpy arrays.
 
     Args:
-        layer: a built `keras.layers.SimpleRNN`, `RNN(SimpleRNNCell)` or `SimpleRNNCell`.
+        layer: a built `keras.layers.SimpleRNN`, `LSTM`, `GRU(reset_after=False)`, an
+            `RNN` wrapping one of their cells, or the cell itself.
         kind: the `MAPPINGS` key; found from the cell's class if `None`.
+
+    Returns:
+        `{lecture name: array}`; input weights `(input_dim, units)`, recurrent
+        weights `(units, units)`, biases `(units,)`.
+
+    Raises:
+        ValueError: the layer is not built, has no mapping, or is a
+            `GRU(reset_after=True)`.
 
     Example:
 
@@ -151,7 +201,7 @@ def to_lecture(layer, kind: str | None = None) -> dict:
     """
     cell = keras_cell(layer)
     _require_built(cell, "Keras layer")
-    mapping = _mapping(kind or _kind_of(cell))
+    mapping = _mapping(kind or _kind_of(cell), cell)
     return mapping.split({_short(v): np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in cell.weights})
 
 
@@ -159,7 +209,7 @@ def from_lecture(weights: dict, layer, kind: str | None = None) -> None:
     """Sets a Keras built-in RNN's weights from `{lecture name: array}`."""
     cell = keras_cell(layer)
     _require_built(cell, "Keras layer")
-    mapping = _mapping(kind or _kind_of(cell))
+    mapping = _mapping(kind or _kind_of(cell), cell)
     by_name = {_short(v): v for v in cell.weights}
     for keras_name, value in mapping.join(weights).items():
         variable = by_name[keras_name]
@@ -212,7 +262,8 @@ def set_lecture_weights(cell, weights: dict, kind: str = "simple_rnn") -> None:
         if tuple(variable.shape) != value.shape:
             raise ValueError(
                 f"{type(cell).__name__}.{name} has shape {tuple(variable.shape)}; expected {value.shape} "
-                "(Keras multiplies row vectors: W_e is (input_dim, units), W_h is (units, units), b is (units,))."
+                "(Keras multiplies row vectors: an input weight is (input_dim, units), a recurrent weight "
+                "(units, units), a bias (units,))."
             )
         variable.assign(value.astype(variable.dtype))
 

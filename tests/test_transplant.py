@@ -80,31 +80,94 @@ def test_mismatches_are_explained(make, match):
 
 
 def test_unknown_kind_and_unmapped_cell_are_explained():
-    with pytest.raises(ValueError, match="Unknown cell kind: 'lstm'"):
-        transplant.to_lecture(built_simple_rnn(), kind="lstm")
-    lstm = keras.layers.LSTM(2)
-    lstm(np.zeros((1, 2, 3), "float32"))
-    with pytest.raises(ValueError, match="No lecture-name mapping for a LSTMCell"):
-        transplant.to_lecture(lstm)
+    with pytest.raises(ValueError, match="Unknown cell kind: 'conv_lstm'"):
+        transplant.to_lecture(built_simple_rnn(), kind="conv_lstm")
+    with pytest.raises(ValueError, match="is a SimpleRNNCell; expected the LSTMCell"):
+        transplant.to_lecture(built_simple_rnn(), kind="lstm")  # would split W_e into four "gates"
+    dense = keras.layers.Dense(2)
+    dense(np.zeros((1, 3), "float32"))
+    with pytest.raises(ValueError, match="No lecture-name mapping for a Dense"):
+        transplant.to_lecture(dense)
 
 
-def test_gated_cells_fit_the_same_structure(monkeypatch):
-    """How notebook 04 will add the LSTM: a mapping that splits Keras's blocks per gate."""
-    mapping = transplant.CellMapping(kind="lstm", keras_cell="LSTMCell", gates=("i", "f", "c", "o"),
-                                     names={"kernel": "W_{gate}", "recurrent_kernel": "U_{gate}", "bias": "b_{gate}"})
-    monkeypatch.setitem(transplant.MAPPINGS, "lstm", mapping)
-    source, target = keras.layers.LSTM(5), keras.layers.LSTM(5)
-    for layer, seed in ((source, 0), (target, 1)):
-        layer(np.zeros((1, 2, 3), "float32"))
-        for w in layer.weights:
-            w.assign(np.random.default_rng(seed).normal(size=tuple(w.shape)).astype("float32"))
-    weights = transplant.to_lecture(source)
-    assert sorted(weights) == sorted(mapping.lecture_names()) and len(weights) == 12
-    assert weights["W_f"].shape == (3, 5) and weights["U_o"].shape == (5, 5) and weights["b_c"].shape == (5,)
-    kernel = keras.ops.convert_to_numpy(source.cell.kernel)
-    np.testing.assert_array_equal(weights["W_f"], kernel[:, 5:10])  # Keras's order: i, f, c, o
-    transplant.from_lecture(weights, target)
-    for a, b in zip(source.weights, target.weights):
+def test_an_incomplete_set_of_gate_weights_is_named():
+    layer = _randomised(keras.layers.LSTM(5), 3, seed=0)
+    weights = transplant.to_lecture(layer)
+    with pytest.raises(ValueError, match=r"missing \['U_c'\]"):
+        transplant.MAPPINGS["lstm"].join({k: v for k, v in weights.items() if k != "U_c"})
+
+
+# ------------------------------------------------------------------ gated cells in the lecture's notation
+def _sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def _randomised(layer, input_dim, seed):
+    layer(np.zeros((1, 2, input_dim), "float32"))
+    rng = np.random.default_rng(seed)
+    for w in layer.weights:
+        w.assign(rng.normal(scale=0.5, size=tuple(w.shape)).astype("float32"))
+    return layer
+
+
+def _lecture_lstm(x, p):
+    """The lecture's LSTM (gates: sigma(W h(t-1) + U x(t) + b)), rows as Keras has them."""
+    h = c = np.zeros((x.shape[0], p["W_f"].shape[0]))
+    for t in range(x.shape[1]):
+        def gate(g, act=_sigmoid):
+            return act(h @ p[f"W_{g}"] + x[:, t] @ p[f"U_{g}"] + p[f"b_{g}"])
+        f, i, o, c_tilde = gate("f"), gate("i"), gate("o"), gate("c", np.tanh)
+        c = f * c + i * c_tilde
+        h = o * np.tanh(c)
+    return h, c
+
+
+def _lecture_gru(x, p):
+    """The lecture's GRU: h(t) = (1 - u) h(t-1) + u h~, h~ = tanh(W_h (r h(t-1)) + U_h x(t) + b_h)."""
+    h = np.zeros((x.shape[0], p["W_u"].shape[0]))
+    for t in range(x.shape[1]):
+        u = _sigmoid(h @ p["W_u"] + x[:, t] @ p["U_u"] + p["b_u"])
+        r = _sigmoid(h @ p["W_r"] + x[:, t] @ p["U_r"] + p["b_r"])
+        h_tilde = np.tanh((r * h) @ p["W_h"] + x[:, t] @ p["U_h"] + p["b_h"])
+        h = (1 - u) * h + u * h_tilde
+    return h
+
+
+def test_lstm_weights_in_the_lecture_notation_give_keras_lstm():
+    """W multiplies h(t-1) and U the input: the lecture's equations on the transplanted weights
+    reproduce keras.layers.LSTM (Keras's gate order i, f, c, o)."""
+    layer = _randomised(keras.layers.LSTM(4, return_state=True), 3, seed=1)
+    weights = transplant.to_lecture(layer)
+    assert {k: v.shape for k, v in weights.items()} == {
+        **{f"U_{g}": (3, 4) for g in "ifco"}, **{f"W_{g}": (4, 4) for g in "ifco"}, **{f"b_{g}": (4,) for g in "ifco"}}
+    np.testing.assert_array_equal(weights["W_f"], keras.ops.convert_to_numpy(layer.cell.recurrent_kernel)[:, 4:8])
+    np.testing.assert_array_equal(weights["U_f"], keras.ops.convert_to_numpy(layer.cell.kernel)[:, 4:8])
+    x = np.random.default_rng(2).normal(size=(2, 5, 3)).astype("float32")
+    _, h, c = (keras.ops.convert_to_numpy(v) for v in layer(x))
+    h_ref, c_ref = _lecture_lstm(x.astype("float64"), weights)
+    np.testing.assert_allclose(h, h_ref, atol=1e-5)
+    np.testing.assert_allclose(c, c_ref, atol=1e-5)
+
+
+def test_gru_update_gate_is_one_minus_keras_z_exactly():
+    """Keras's GRU keeps z of the old state; the lecture's u takes the new content. The transplant
+    negates z's pre-activation (sigma(-a) = 1 - sigma(a)), so the lecture's equations on the
+    transplanted weights reproduce keras.layers.GRU(reset_after=False), and back again."""
+    layer = _randomised(keras.layers.GRU(4, reset_after=False), 3, seed=3)
+    weights = transplant.to_lecture(layer)
+    kernel = keras.ops.convert_to_numpy(layer.cell.kernel)
+    np.testing.assert_array_equal(weights["U_u"], -kernel[:, :4])
+    np.testing.assert_array_equal(weights["U_r"], kernel[:, 4:8])
+    x = np.random.default_rng(4).normal(size=(2, 6, 3)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), _lecture_gru(x.astype("float64"), weights),
+                               atol=1e-5)
+    other = _randomised(keras.layers.GRU(4, reset_after=False), 3, seed=5)
+    transplant.from_lecture(weights, other)
+    for a, b in zip(layer.weights, other.weights):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
-    with pytest.raises(ValueError, match="missing"):
-        mapping.join({k: v for k, v in weights.items() if k != "U_c"})
+
+
+def test_gru_with_reset_after_is_refused_with_the_fix():
+    layer = _randomised(keras.layers.GRU(4), 3, seed=6)  # Keras's default: reset_after=True
+    with pytest.raises(ValueError, match="reset_after=False"):
+        transplant.to_lecture(layer)
