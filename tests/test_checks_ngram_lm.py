@@ -371,3 +371,43 @@ def test_the_solutions_temperature_probs_on_extreme_inputs(scores, t, want):
     with np.errstate(divide="raise", over="raise", invalid="raise"):  # and without a numpy warning, which a notebook would print to stderr
         got = ns["temperature_probs"](np.asarray(scores, dtype=np.float32), t)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
+
+
+# ------------------------------------------------------- guards: a hint, never a crash inside the check (issue 9)
+def _no_return_add_k(counts, context, word, k, vocab_size):
+    if k <= 0:
+        raise ValueError("k must be > 0")
+    (counts.get(tuple(context) + (word,), 0) + k) / (_total(counts, context) + k * vocab_size)  # no return
+
+
+GUARD_MUTANTS = {  # name: (check, the student's function, the hint it must get)
+    "mle_prob forgets to return": (checks.check_mle_prob, lambda counts, context, word: None,
+                                   r"mle_prob\(counts, .*\) must return a number \(a float\)\. Received NoneType None"),
+    "add_k_prob forgets to return": (checks.check_add_k_prob, _no_return_add_k,
+                                     r"add_k_prob\(counts, .*\) must return a number \(a float\)\. Received NoneType None"),
+    "interpolated_prob returns a string": (checks.check_interpolated_prob, lambda c, ctx, w, lambdas, v: "0.1",
+                                           r"must return a number \(a float\)\. Received str '0\.1'"),
+    "temperature_probs returns a generator": (checks.check_temperature_probs, lambda lp, t: (x / t for x in lp),
+                                              r"temperature_probs\(log_probs, 1\.0\): expected numbers .*"
+                                              r"Received generator"),
+}
+
+
+@pytest.mark.parametrize("name", list(GUARD_MUTANTS))
+def test_a_wrong_kind_of_result_gets_a_hint_not_a_crash(name, capsys):
+    check, fn, hint = GUARD_MUTANTS[name]
+    with pytest.raises(CheckFailed, match=hint):
+        check(fn)
+    assert capsys.readouterr().err == ""
+
+
+def test_an_unanswered_exercise_shows_the_students_line_and_no_chained_exception():
+    def count_ngrams(sentences, n):
+        raise NotImplementedError()
+
+    with pytest.raises(CheckFailed, match="not implemented yet") as info:
+        checks.check_count_ngrams(count_ngrams)
+    assert isinstance(info.value.__cause__, NotImplementedError)
+    text = "".join(info.value._render_traceback_())  # what IPython shows, here in the standard format
+    assert "rnn_course/" not in text and "During handling" not in text and "direct cause" not in text, text
+    assert "raise NotImplementedError()" in text and text.rstrip().endswith(str(info.value)), text

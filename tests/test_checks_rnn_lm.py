@@ -89,6 +89,10 @@ PLUS_E = "                     + ops.matmul(inputs, self.W_e)          # (batch,
 PLUS_B = "                     + self.b)                               # (units,), broadcast over the batch\n"
 BUILD_E = 'self.W_e = self.add_weight(shape=(input_dim, self.units), initializer="glorot_uniform", name="W_e")'
 BUILD_H = 'self.W_h = self.add_weight(shape=(self.units, self.units), initializer="orthogonal", name="W_h")'
+INIT_DEF = "    def get_initial_state(self, batch_size=None):"
+INIT_RETURN = "return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]"
+GET_CONFIG = ('\n    def get_config(self):\n        ### BEGIN SOLUTION\n'
+              '        return {**super().get_config(), "units": self.units}\n        ### END SOLUTION')
 
 CELL_MUTANTS = {
     "W_h and W_e swapped in call": (
@@ -114,6 +118,21 @@ CELL_MUTANTS = {
                                  r"get_config"),
     "not registered": ([('@keras.saving.register_keras_serializable(package="rnn_course")\n', "")], r"not registered"),
     "numpy inside call": ([("h = ops.tanh(", "h = np.tanh(")], r"keras\.ops"),
+    # Missing or broken pieces: the check names what is missing instead of crashing (issue 9, 3e).
+    "get_initial_state missing (method renamed)": ([(INIT_DEF, INIT_DEF.replace("get_initial_state", "initial_state"))],
+                                                    r"has no attribute `get_initial_state`.*Expected a method"),
+    "get_initial_state not a method": ([(INIT_DEF, "    get_initial_state = None\n\n"
+                                                   + INIT_DEF.replace("get_initial_state", "initial_state"))],
+                                       r"get_initial_state is NoneType None, not a method"),
+    "get_initial_state returns a string": ([(INIT_RETURN, 'return ["zeros"]')], r"h\(0\).*expected numbers.*Received str"),
+    "state_size a property that raises": ([("        self.state_size = self.units\n", ""),
+                                           ("    def build(self, input_shape):",
+                                            '    @property\n    def state_size(self):\n        return {"units": self.units}["size"]'
+                                            "\n\n    def build(self, input_shape):")],
+                                          r"reading ElmanCell\(units=4\)\.state_size raised KeyError"),
+    "output_size not set": ([("        self.output_size = self.units\n", "")], r"output_size is None"),
+    "W_e not trainable": ([(BUILD_E, BUILD_E.replace('name="W_e")', 'name="W_e", trainable=False)'))],
+                          r"W_e is not trainable"),
 }
 
 MODEL_MUTANTS = {
@@ -266,6 +285,44 @@ def test_hidden_tests_compute_their_own_references(grade_id):
     hidden = hidden_tests(grade_id)
     assert "rnn_course" not in hidden and "checks." not in hidden
     assert hidden.count("assert") >= 3
+
+
+# --------------------------------------------------------------------------- guards and the short traceback
+def test_a_cell_without_get_config_passes_because_keras_records_the_init_arguments(capsys):
+    """Keras 3 rebuilds a layer from its recorded `__init__` arguments when get_config is not overridden:
+    such a cell saves and loads, so neither the check nor the hidden tests may demand the method."""
+    source = mutate("q2_1_rnn_cell", [(GET_CONFIG, "")])
+    checks.check_rnn_cell(answers(q2_1_rnn_cell=source)["ElmanCell"])
+    run_hidden("q2_1_rnn_cell", answers(q2_1_rnn_cell=source))
+    out = capsys.readouterr()
+    assert out.out.startswith("✓") and out.err == ""
+
+
+def _unanswered(grade_id: str) -> str:
+    student = nbformat.read(str(NOTEBOOK.parents[1] / "notebooks" / NOTEBOOK.name), 4)
+    return next(c.source for c in student.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def test_a_failed_check_keeps_the_students_error_as_cause_and_renders_without_package_frames():
+    """What IPython shows (`_render_traceback_`, here outside IPython: the standard format of the same frames)
+    is the caller's frame, the student's raising line and the hint: no package frame, no chained copy."""
+    namespace = answers(q2_1_rnn_cell=_unanswered("q2_1_rnn_cell"))
+    with pytest.raises(CheckFailed) as info:
+        checks.check_rnn_cell(namespace["ElmanCell"])
+    err = info.value
+    assert isinstance(err.__cause__, NotImplementedError)  # a debugger still reaches the student's error
+    text = "".join(err._render_traceback_())
+    assert "rnn_course/" not in text and "During handling" not in text and "direct cause" not in text, text
+    assert "<notebook cell q2_1_rnn_cell" in text and "raise NotImplementedError()" in text, text
+    assert text.rstrip().splitlines()[-1] == f"rnn_course.checks.CheckFailed: {err}"
+    assert err.__cause__ is not None and err.__traceback__ is not None  # the rendering changed nothing
+
+
+def test_a_failed_check_without_a_student_error_has_no_chained_exception():
+    wrong = mutate("q2_3_lm_windows", WINDOW_MUTANTS["targets not shifted"][0])
+    with pytest.raises(CheckFailed, match="shifted by one") as info:
+        checks.check_lm_windows(answers(q2_3_lm_windows=wrong)["make_lm_windows"])
+    assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
 # ====================================================================================================

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import collections
 import math
+import numbers
 
 import numpy as np
 
-from rnn_course.checks import CheckFailed, expect_close, fail, passed
+from rnn_course.checks import CheckFailed, expect_close, fail, guard, passed, to_numpy
 
 BOS, EOS = "<s>", "</s>"
 
@@ -44,15 +45,14 @@ def _vocab(sentences):
     return sorted({w for s in sentences for w in s} | {EOS})
 
 
+def _not_implemented(what: str) -> str:
+    return f"{what} is not implemented yet (it raises NotImplementedError)."
+
+
 def _call(fn, *args, what):
-    try:
+    """Runs the student's `fn(*args)`; any exception becomes a hint naming the call (the student's error is the cause)."""
+    with guard(what, not_implemented_hint=_not_implemented):
         return fn(*args)
-    except NotImplementedError:
-        fail(f"{what} is not implemented yet (it raises NotImplementedError).")
-    except CheckFailed:
-        raise
-    except Exception as err:  # the student's bug, reported as a hint rather than a traceback
-        fail(f"{what} raised {type(err).__name__}: {err}")
 
 
 def _call_valid(fn, *args, what, why):
@@ -96,9 +96,19 @@ def _expect_value_error(call, what: str, why: str) -> None:
         call()
     except ValueError:
         return
-    except Exception as err:
-        fail(f"{what} should raise ValueError; it raised {type(err).__name__}.")
+    except Exception as err:  # noqa: BLE001: the student's error is the cause, shown with its line
+        fail(f"{what} should raise ValueError; it raised {type(err).__name__}.", cause=err)
     fail(f"{what} must raise ValueError: {why}")
+
+
+def _number(got, what: str) -> float:
+    """What the student's function returned, as a float; fails unless it is a real number (a 0-d array too)."""
+    numeric = isinstance(got, numbers.Real) or (isinstance(got, np.ndarray) and got.ndim == 0
+                                                 and np.issubdtype(got.dtype, np.number))
+    if not numeric or isinstance(got, (bool, np.bool_)):
+        shown = repr(got) if len(repr(got)) <= 80 else repr(got)[:80] + "..."
+        fail(f"{what} must return a number (a float). Received {type(got).__name__} {shown}.")
+    return float(got)
 
 
 # -------------------------------------------------------------- q1.1 counting n-grams
@@ -162,7 +172,8 @@ def check_mle_prob(mle_prob) -> None:
             for word in vocab:
                 c = counts.get(context + (word,), 0)
                 want = c / c_ctx
-                got = _call(mle_prob, counts, context, word, what=f"mle_prob(counts, {context}, {word!r})")
+                what = f"mle_prob(counts, {context}, {word!r})"
+                got = _number(_call(mle_prob, counts, context, word, what=what), what)
                 if isinstance(got, (int, float, np.floating)) and math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12):
                     continue
                 if c and math.isclose(got, c / total, rel_tol=1e-9):
@@ -176,7 +187,8 @@ def check_mle_prob(mle_prob) -> None:
                          "of the context. The whole context (all n-1 words) must match.")
                 fail(f"P({word!r} | {context}) = {got!r}; expected {want:.4f} = count{context + (word,)} / "
                      f"count of {context} followed by any word ({c}/{c_ctx}).")
-            total_p = sum(mle_prob(counts, context, w) for w in vocab)
+            total_p = sum(_number(_call(mle_prob, counts, context, w, what=f"mle_prob(counts, {context}, {w!r})"),
+                                  f"mle_prob(counts, {context}, {w!r})") for w in vocab)
             if not math.isclose(total_p, 1.0, rel_tol=1e-9):
                 fail(f"P(· | {context}) sums to {total_p:.4f} over the vocabulary; a distribution sums to 1.")
     # Order 1: the context is the empty tuple, and P(word) = count(word) / number of tokens.
@@ -208,8 +220,8 @@ def check_add_k_prob(add_k_prob) -> None:
             for word in vocab:
                 c = counts.get(context + (word,), 0)
                 want = (c + k) / (c_ctx + k * V)
-                got = _call(add_k_prob, counts, context, word, k, V,
-                            what=f"add_k_prob(counts, {context}, {word!r}, k={k}, vocab_size={V})")
+                what = f"add_k_prob(counts, {context}, {word!r}, k={k}, vocab_size={V})"
+                got = _number(_call(add_k_prob, counts, context, word, k, V, what=what), what)
                 if math.isclose(got, want, rel_tol=1e-9):
                     continue
                 if c_ctx and math.isclose(got, (c + k) / (c_ctx + k), rel_tol=1e-9):
@@ -276,8 +288,8 @@ def check_interpolated_prob(interpolated_prob) -> None:
         total = 0.0
         for word in vocab:
             want = reference_interpolated_prob(counts_by_order, context, word, lambdas, V)
-            got = _call(interpolated_prob, counts_by_order, context, word, lambdas, V,
-                        what=f"interpolated_prob(..., context={context}, word={word!r}, lambdas={lambdas})")
+            what = f"interpolated_prob(..., context={context}, word={word!r}, lambdas={lambdas})"
+            got = _number(_call(interpolated_prob, counts_by_order, context, word, lambdas, V, what=what), what)
             total += got
             if math.isclose(got, want, rel_tol=1e-9):
                 continue
@@ -349,7 +361,8 @@ def check_perplexity(perplexity) -> None:
         if math.isclose(got, -mean, rel_tol=1e-7):
             fail("That is the cross-entropy (mean negative log-probability); perplexity is its exp.")
         fail(f"perplexity = {got!r}; expected exp(-mean(log p)) = {want:.6f}.")
-    if not math.isclose(float(perplexity(np.log(np.full(7, 1 / 7)))), 7.0, rel_tol=1e-9):
+    what = "perplexity(np.log(np.full(7, 1 / 7)))"
+    if not math.isclose(_number(_call(perplexity, np.log(np.full(7, 1 / 7)), what=what), what), 7.0, rel_tol=1e-9):
         fail("A model that spreads probability evenly over 7 words must have perplexity exactly 7.")
     # The smallest text and the extremes: one certain token; a long text whose product of probabilities
     # underflows (0.01**5000 is 0 in floating point); a token of probability 0, as the MLE gives.
@@ -399,7 +412,7 @@ def check_temperature_probs(temperature_probs) -> None:
     for t in (1.0, 0.5, 2.0):
         got = _call(temperature_probs, log_probs, t, what=f"temperature_probs(log_probs, {t})")
         want = reference_temperature_probs(log_probs, t)
-        got_arr = np.asarray(got, dtype=np.float64)
+        got_arr = to_numpy(got, f"temperature_probs(log_probs, {t})")
         if got_arr.shape == want.shape and t != 1.0 and np.allclose(got_arr, np.exp(log_probs), atol=1e-9):
             fail(f"T={t} changed nothing. Dividing probabilities by T after the softmax is undone when you "
                  "renormalise: divide the log-probabilities (scores) by T *before* the softmax.")
@@ -415,7 +428,7 @@ def check_temperature_probs(temperature_probs) -> None:
         what = f"temperature_probs({np.round(scores, 3).tolist()} ({scores.dtype}), T={t:g})"
         got = _call_valid(temperature_probs, scores, t, what=what, why=why + ".")
         want = reference_temperature_probs(scores, t)
-        got_arr = np.asarray(got, dtype=np.float64)
+        got_arr = to_numpy(got, what)
         if got_arr.shape == want.shape and not np.all(np.isfinite(got_arr)):
             fail(f"{what} gave {got_arr.tolist()}, with NaN or inf; expected {np.round(want, 6).tolist()} ({why}). "
                  "Subtract the maximum score *before* dividing by T and exponentiating: the largest scaled score is "
@@ -465,7 +478,8 @@ def check_sample_next(sample_next, temperature_probs=reference_temperature_probs
                  "Draw with rng.choice(len(p), p=p), or, in an inverse CDF, take the first index whose cumulative "
                  "probability is > u (not >= u), with the cumulative sums divided by their last value.")
     rng_a, rng_b = np.random.default_rng(7), np.random.default_rng(7)
-    again = [[sample_next(log_probs, 1.0, rng) for _ in range(30)] for rng in (rng_a, rng_b)]
+    again = [[_call(sample_next, log_probs, 1.0, rng, what="sample_next(log_probs, 1.0, rng)") for _ in range(30)]
+             for rng in (rng_a, rng_b)]
     if again[0] != again[1]:
         fail("The same seed gave different samples: draw with the `rng` you are given (rng.choice), "
              "not with np.random or random.")

@@ -28,7 +28,7 @@ import tempfile
 
 import numpy as np
 
-from rnn_course.checks import CheckFailed, expect_close, fail, passed, to_numpy
+from rnn_course.checks import CheckFailed, attribute, expect_close, fail, guard, method, passed, to_numpy
 from rnn_course.checks.ngram_lm import generator_with_first_draw
 
 OUTPUT_ATOL = 1e-5
@@ -39,15 +39,9 @@ _FOREIGN = re.compile(r"\b(tf|tensorflow|jnp|jax|torch|np|numpy|math)\s*\.")
 
 # ------------------------------------------------------------------ helpers
 def _call(what, fn, *args, **kwargs):
-    """Runs student code; any exception becomes a hint naming the call."""
-    try:
+    """Runs student code; any exception becomes a hint naming the call (the student's error is the cause)."""
+    with guard(what):
         return fn(*args, **kwargs)
-    except CheckFailed:
-        raise
-    except NotImplementedError:
-        fail(f"{what} raised NotImplementedError: replace `raise NotImplementedError()` with your code.")
-    except Exception as err:  # the student's error, shown with what was being done
-        fail(f"{what} raised {type(err).__name__}: {err}")
 
 
 def _call_valid(what, why, fn, *args, **kwargs):
@@ -68,7 +62,7 @@ def _code_of(fn) -> str | None:
     """The source of a function without comments or docstrings (None if unavailable)."""
     try:
         src = inspect.getsource(fn)
-    except (OSError, TypeError):
+    except Exception:  # noqa: BLE001: OSError, TypeError, or a student's object that inspect cannot read
         return None
     src = re.sub(r'("""|\'\'\')(.|\n)*?\1', "", src)
     return "\n".join(line.split("#", 1)[0] for line in src.splitlines())
@@ -137,12 +131,26 @@ def _diagnose_cell(actual, x, W_e, W_h, b, h0):
     return None
 
 
+def _is_size(value, units, *, sequences=True) -> bool:
+    """Whether a student's `state_size` (or `units`) is `units`, or `[units]` / `(units,)` if `sequences`."""
+    options = (units, [units], (units,)) if sequences else (units,)
+    try:
+        return any(bool(value == o) for o in options)
+    except Exception:  # noqa: BLE001: an object whose comparison raises is not a size
+        return False
+
+
 def _weight(cell, name):
-    v = getattr(cell, name, None)
-    if v is None or not hasattr(v, "assign"):
-        names = [getattr(w, "path", w.name).split("/")[-1] for w in getattr(cell, "weights", [])]
-        fail(f"your cell has no weight `self.{name}`. Expected `self.{name} = self.add_weight(..., name={name!r})` "
-             f"in build(); its weights are {names}.")
+    """The cell's variable `self.{name}`; fails with a hint naming the cell's weights if it is not one."""
+    expected = f"`self.{name} = self.add_weight(..., name={name!r})` in build()"
+    v = attribute(cell, name, owner="your cell", expected=expected, default=None)
+    with guard(f"reading your cell's weight self.{name}"):
+        is_variable = v is not None and hasattr(v, "assign") and hasattr(v, "shape")
+    if not is_variable:
+        with guard("reading your cell's weights"):
+            names = [str(getattr(w, "path", None) or getattr(w, "name", w)).split("/")[-1]
+                     for w in getattr(cell, "weights", [])]
+        fail(f"your cell has no weight `self.{name}`. Expected {expected}; its weights are {names}.")
     return v
 
 
@@ -183,13 +191,17 @@ def check_rnn_cell(cell_class) -> None:
              "so it runs on every backend (TensorFlow, JAX, PyTorch).")
 
     # Sizes and the initial state.
-    cell = _call(f"{name}(units={units})", cell_class, units)
+    owner = f"{name}(units={units})"
+    cell = _call(owner, cell_class, units)
     for attr in ("state_size", "output_size"):
-        value = getattr(cell, attr, None)
-        if value != units and value != [units] and value != (units,):
+        value = attribute(cell, attr, owner=owner, expected=f"`self.{attr} = units`", default=None)
+        if not _is_size(value, units):
             fail(f"{name}(units={units}).{attr} is {value!r}; expected {units} (the size of h(t)). "
                  f"Set `self.{attr} = units` in __init__.")
-    init = _call("get_initial_state(batch_size=2)", cell.get_initial_state, batch_size=batch)
+    get_initial_state = method(cell, "get_initial_state", owner=owner,
+                               expected="`def get_initial_state(self, batch_size=None)` returning the list [h(0)], "
+                                        "[keras.ops.zeros((batch_size, self.units))]")
+    init = _call("get_initial_state(batch_size=2)", get_initial_state, batch_size=batch)
     if not isinstance(init, (list, tuple)) or len(init) != 1:
         fail(f"get_initial_state(batch_size=2) returned {type(init).__name__}; expected a list with one "
              f"tensor, h(0), of shape (batch_size, units) = ({batch}, {units}).")
@@ -197,13 +209,18 @@ def check_rnn_cell(cell_class) -> None:
                  hint="h(0) is a zero vector for each sequence: keras.ops.zeros((batch_size, self.units)).")
 
     # Serialisation: get_config and registration (the save/load round trip comes last).
-    config = _call("get_config()", cell.get_config)
+    get_config = method(cell, "get_config", owner=owner,
+                        expected="`def get_config(self)` returning {**super().get_config(), 'units': self.units}")
+    config = _call("get_config()", get_config)
     if not isinstance(config, dict) or config.get("units") != units:
         fail(f"get_config() must include 'units' (here {units}) so Keras can rebuild the cell. Received: {config!r}. "
              "Use `return {**super().get_config(), 'units': self.units}`.")
-    clone = _call(f"{name}.from_config(cell.get_config())", cell_class.from_config, config)
-    if getattr(clone, "units", None) != units:
-        fail(f"{name}.from_config(cell.get_config()) gave a cell with units={getattr(clone, 'units', None)!r}; "
+    from_config = method(cell_class, "from_config", owner=name,
+                         expected="the classmethod keras.layers.Layer.from_config (do not replace it)")
+    clone = _call(f"{name}.from_config(cell.get_config())", from_config, config)
+    clone_units = attribute(clone, "units", owner=f"{name}.from_config(cell.get_config())", expected="", default=None)
+    if not _is_size(clone_units, units, sequences=False):
+        fail(f"{name}.from_config(cell.get_config()) gave a cell with units={clone_units!r}; "
              f"expected {units}. get_config must return the arguments of __init__.")
     registered = keras.saving.get_registered_name(cell_class)
     if registered == cell_class.__name__ or keras.saving.get_registered_object(registered) is not cell_class:
@@ -212,13 +229,14 @@ def check_rnn_cell(cell_class) -> None:
 
     # Inside keras.layers.RNN: weights, names and shapes.
     x = rng.normal(size=(batch, steps, input_dim)).astype("float32")  # (batch, steps, input)
-    rnn = keras.layers.RNN(cell, return_sequences=True, return_state=True, unroll=_UNROLL())
+    rnn = _call(f"keras.layers.RNN({name}({units}), return_sequences=True, return_state=True)", keras.layers.RNN,
+                cell, return_sequences=True, return_state=True, unroll=_UNROLL())
     try:
         result = _call(f"keras.layers.RNN({name}({units}), return_sequences=True, return_state=True) on inputs "
                        f"of shape {x.shape}", rnn, x)
     except CheckFailed as err:
         raise CheckFailed(f"{err} Check the shapes: e(t) (batch, input_dim) @ W_e (input_dim, units) and "
-                          "h(t-1) (batch, units) @ W_h (units, units).") from None
+                          "h(t-1) (batch, units) @ W_h (units, units).") from err.__cause__
     if not isinstance(result, (list, tuple)) or len(result) != 2:
         fail("with return_state=True the RNN should return [outputs, h(T)]: the cell must return "
              "(h, [h]), the output and the list of new states.")
@@ -233,19 +251,24 @@ def check_rnn_cell(cell_class) -> None:
                  f"(input_dim={input_dim}) @ W_e (input_dim, units) and h(t-1) @ W_h (units, units); "
                  "b has one entry per unit.")
     own = {id(_weight(cell, wname)) for wname in shapes}
-    extra = [w for w in cell.trainable_weights if id(w) not in own]
+    with guard(f"reading {owner}.trainable_weights"):
+        extra = [getattr(w, "name", repr(w)) for w in cell.trainable_weights if id(w) not in own]
     if extra:
-        fail(f"the cell has weights beyond W_e, W_h and b: {[w.name for w in extra]}. Expected exactly those three.")
+        fail(f"the cell has weights beyond W_e, W_h and b: {extra}. Expected exactly those three.")
 
     # Values against the formula, with a non-zero bias and a non-zero h(0).
     W_e = rng.normal(scale=0.6, size=shapes["W_e"])
     W_h = rng.normal(scale=0.6, size=shapes["W_h"])
     b = rng.normal(scale=0.5, size=shapes["b"])
-    transplant.set_lecture_weights(cell, {"W_e": W_e, "W_h": W_h, "b": b})
+    _call("setting W_e, W_h and b to test values", transplant.set_lecture_weights, cell, {"W_e": W_e, "W_h": W_h, "b": b})
     h0 = rng.normal(scale=0.5, size=(batch, units)).astype("float32")
-    out, h_last = _call("the RNN with initial_state=[h0]", rnn, x, initial_state=[h0])
+    result = _call("the RNN with initial_state=[h0]", rnn, x, initial_state=[h0])
+    if not isinstance(result, (list, tuple)) or len(result) != 2:
+        fail("with return_state=True the RNN should return [outputs, h(T)]: the cell must return "
+             "(h, [h]), the output and the list of new states.")
+    out, h_last = result
     expected, expected_last = _tanh_rnn_np(x.astype(np.float64), W_e, W_h, b, h0.astype(np.float64))
-    out = to_numpy(out)
+    out = to_numpy(out, "the RNN's outputs")
     if out.shape != expected.shape:
         fail(f"the outputs have shape {out.shape}; expected (batch, steps, units) = {expected.shape}.")
     if not np.allclose(out, expected, atol=OUTPUT_ATOL * 10):
@@ -258,14 +281,15 @@ def check_rnn_cell(cell_class) -> None:
     expect_close(h_last, expected_last, what="the final state h(T)", atol=OUTPUT_ATOL * 10,
                  hint="return the new state as [h]: `return h, [h]`.")
     # The swapped-weights mistake only shows numerically when W_e and W_h have the same shape.
-    square = cell_class(units)
-    rnn_sq = keras.layers.RNN(square, return_sequences=True, unroll=_UNROLL())
     x_sq = rng.normal(size=(batch, steps, units)).astype("float32")
-    _call("the RNN on inputs with input_dim == units", rnn_sq, x_sq)
+    with guard("the RNN on inputs with input_dim == units"):
+        square = cell_class(units)
+        rnn_sq = keras.layers.RNN(square, return_sequences=True, unroll=_UNROLL())
+        rnn_sq(x_sq)
     Ws = {"W_e": rng.normal(scale=0.6, size=(units, units)), "W_h": rng.normal(scale=0.6, size=(units, units)),
           "b": rng.normal(scale=0.5, size=(units,))}
-    transplant.set_lecture_weights(square, Ws)
-    out_sq = to_numpy(rnn_sq(x_sq))
+    _call("setting W_e, W_h and b to test values", transplant.set_lecture_weights, square, Ws)
+    out_sq = to_numpy(_call("the RNN on inputs with input_dim == units", rnn_sq, x_sq), "the RNN's outputs")
     ref_sq = _tanh_rnn_np(x_sq.astype(np.float64), Ws["W_e"], Ws["W_h"], Ws["b"])[0]
     if not np.allclose(out_sq, ref_sq, atol=OUTPUT_ATOL * 10):
         hint = _diagnose_cell(out_sq, x_sq.astype(np.float64), Ws["W_e"], Ws["W_h"], Ws["b"], None)
@@ -280,9 +304,10 @@ def check_rnn_cell(cell_class) -> None:
         ref = ref_layer(x)
         ref_layer.cell.bias.assign(rng.normal(scale=0.5, size=(units,)).astype("float32"))
         ref = ref_layer(x)
-        mine_layer = keras.layers.RNN(cell_class(units), unroll=_UNROLL(), **kwargs)
-        _call(f"keras.layers.RNN({name}({units}), {kwargs})", mine_layer, x)
-        transplant.copy_weights(ref_layer, mine_layer)
+        with guard(f"keras.layers.RNN({name}({units}), {kwargs})"):
+            mine_layer = keras.layers.RNN(cell_class(units), unroll=_UNROLL(), **kwargs)
+            mine_layer(x)
+        _call("copying keras.layers.SimpleRNN's weights into your cell", transplant.copy_weights, ref_layer, mine_layer)
         mine = _call(f"keras.layers.RNN({name}({units}), {kwargs})", mine_layer, x)
         ref = ref if isinstance(ref, (list, tuple)) else [ref]
         mine = mine if isinstance(mine, (list, tuple)) else [mine]
@@ -298,28 +323,37 @@ def check_rnn_cell(cell_class) -> None:
     y = rng.normal(size=(batch, steps, units)).astype("float32")
     ref_model = keras.Sequential([keras.Input((steps, input_dim)), keras.layers.SimpleRNN(units, return_sequences=True, unroll=_UNROLL())])
     ref_model.layers[0].cell.bias.assign(rng.normal(scale=0.5, size=(units,)).astype("float32"))
-    mine_model = keras.Sequential([keras.Input((steps, input_dim)), keras.layers.RNN(cell_class(units), return_sequences=True, unroll=_UNROLL())])
-    transplant.copy_weights(ref_model.layers[0], mine_model.layers[0])
+    with guard(f"keras.Sequential([keras.Input((steps, input_dim)), keras.layers.RNN({name}({units}))])"):
+        mine_model = keras.Sequential([keras.Input((steps, input_dim)),
+                                       keras.layers.RNN(cell_class(units), return_sequences=True, unroll=_UNROLL())])
+    _call("copying keras.layers.SimpleRNN's weights into your cell", transplant.copy_weights, ref_model.layers[0],
+          mine_model.layers[0])
     ref_deltas = dict(zip(["W_e", "W_h", "b"], _sgd_step_deltas(ref_model, x, y)))
     mine_cell = mine_model.layers[0].cell
     order = [id(v) for v in mine_model.trainable_weights]
     deltas = _call("a training step on your cell", _sgd_step_deltas, mine_model, x, y)
     for wname in ("W_e", "W_h", "b"):
+        if id(_weight(mine_cell, wname)) not in order:
+            fail(f"{wname} is not trainable, so training would never change it. Create it with "
+                 f"self.add_weight(..., name={wname!r}) and the default trainable=True.")
         expect_close(deltas[order.index(id(_weight(mine_cell, wname)))], ref_deltas[wname],
                      what=f"the gradient dJ/d{wname}", atol=GRAD_ATOL, rtol=0,
                      hint="the forward pass matches, so the gradient should too: build h(t) only from keras.ops "
                           "on the cell's own weights (no constants copied out of the weights).")
 
     # Save and load a model that uses the cell.
-    model = keras.Sequential([keras.Input((None, input_dim)), keras.layers.RNN(cell_class(units), return_sequences=True)])
-    before = to_numpy(_call("model.predict (compiled) with your cell", model.predict, x, verbose=0))
+    with guard(f"keras.Sequential([keras.Input((None, input_dim)), keras.layers.RNN({name}({units}))])"):
+        model = keras.Sequential([keras.Input((None, input_dim)), keras.layers.RNN(cell_class(units), return_sequences=True)])
+    before = to_numpy(_call("model.predict (compiled) with your cell", model.predict, x, verbose=0), "model.predict")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "elman.keras")
         _call("model.save", model.save, path)
         loaded = _call("keras.saving.load_model", keras.saving.load_model, path)
-    if not isinstance(loaded.layers[0].cell, cell_class):
-        fail(f"the loaded model's cell is a {type(loaded.layers[0].cell).__name__}, not your {name}.")
-    expect_close(loaded.predict(x, verbose=0), before, what="outputs after save and load", atol=OUTPUT_ATOL,
+    loaded_cell = getattr(loaded.layers[0], "cell", None) if getattr(loaded, "layers", None) else None
+    if not isinstance(loaded_cell, cell_class):
+        fail(f"the loaded model's cell is a {type(loaded_cell).__name__}, not your {name}.")
+    expect_close(_call("the loaded model's predict", loaded.predict, x, verbose=0), before,
+                 what="outputs after save and load", atol=OUTPUT_ATOL,
                  hint="get_config must return everything __init__ needs, and the weights must be created in build().")
     passed(f"{name}: h(t) = tanh(W_h h(t-1) + W_e e(t) + b) matches keras.layers.SimpleRNN (outputs, states, "
            f"go_backwards; within {OUTPUT_ATOL:g}) and its gradients (within {GRAD_ATOL:g}); it saves and loads.")
@@ -346,7 +380,7 @@ def check_lm_model(build_fn) -> None:
     if not isinstance(model, keras.Model):
         fail(f"build_rnn_lm must return a keras.Model (e.g. keras.Sequential). Received: {type(model).__name__}.")
     ids = np.random.default_rng(3).integers(1, V, size=(batch, steps)).astype("int32")  # (batch, steps)
-    logits = to_numpy(_call(f"your model on ids of shape {ids.shape}", model, ids))
+    logits = to_numpy(_call(f"your model on ids of shape {ids.shape}", model, ids), "your model's output")
     if logits.shape == (batch, V):
         fail(f"the model returns one prediction per sequence, shape {logits.shape}; a language model predicts at "
              f"every step: (batch, steps, vocab) = {(batch, steps, V)}. Use return_sequences=True in the RNN.")
@@ -370,7 +404,7 @@ def check_lm_model(build_fn) -> None:
     # Causality: the prediction at step t may only use tokens 1..t.
     changed = ids.copy()
     changed[:, 4] = (changed[:, 4] % (V - 1)) + 1
-    after = to_numpy(model(changed))
+    after = to_numpy(_call(f"your model on ids of shape {ids.shape}", model, changed), "your model's output")
     if not np.allclose(after[:, :4], logits[:, :4], atol=1e-6):
         fail("changing the token at step 5 changed the predictions at steps 1-4: the model reads the future. "
              "The RNN must read left to right (no go_backwards, no Bidirectional).")
@@ -378,8 +412,9 @@ def check_lm_model(build_fn) -> None:
         fail("changing the token at step 5 did not change the later predictions: the hidden state must carry "
              "the input forward (Embedding -> RNN -> Dense, in that order).")
     expected = V * E + (E * H + H * H + H) + (H * V + V)
-    if model.count_params() != expected:
-        fail(f"the model has {model.count_params():,d} parameters; Embedding + RNN + Dense should have "
+    count = _call("model.count_params()", model.count_params)
+    if count != expected:
+        fail(f"the model has {count:,d} parameters; Embedding + RNN + Dense should have "
              f"V·E + (E·H + H·H + H) + (H·V + V) = {expected:,d}. Check the layer sizes.")
     # The smallest valid model and input: V = 2, embed_dim = units = 1, one sequence of one token.
     tiny = _call_valid("build_rnn_lm(vocab_size=2, embed_dim=1, units=1, cell_class=...)",
@@ -405,7 +440,9 @@ def check_lm_windows(fn) -> None:
         result = _call(f"make_lm_windows(ids of length {n_ids}, seq_len={seq_len})", fn, ids, seq_len)
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             fail("make_lm_windows must return a pair (inputs, targets).")
-        x, y = (np.asarray(r) for r in result)
+        with guard(f"np.asarray on each of the (inputs, targets) of make_lm_windows(ids of length {n_ids}, "
+                   f"seq_len={seq_len})"):
+            x, y = (np.asarray(r) for r in result)
         n_windows = (n_ids - 1) // seq_len
         want_x = ids[: n_windows * seq_len].reshape(n_windows, seq_len)
         want_y = ids[1: n_windows * seq_len + 1].reshape(n_windows, seq_len)
@@ -517,7 +554,8 @@ def check_sequence_loss(fn) -> None:
     targets, logits = _loss_case()
     mask = (targets != 0).astype("float64")
     expected = float((_nll_np(targets, logits) * mask).sum() / mask.sum())
-    value = to_numpy(_call("sequence_cross_entropy(targets, logits)", fn, targets, logits))
+    value = to_numpy(_call("sequence_cross_entropy(targets, logits)", fn, targets, logits),
+                     "sequence_cross_entropy(targets, logits)")
     if value.ndim != 0:
         fail(f"the loss must be a scalar (the mean over the real targets). Received shape {value.shape}.")
     if not np.isclose(float(value), expected, atol=LOSS_ATOL):
@@ -527,13 +565,14 @@ def check_sequence_loss(fn) -> None:
         fail(f"received {float(value):.4f}, expected {expected:.4f} = mean of -log softmax(logits)[target] over the "
              "positions whose target is not <pad>.")
     V = logits.shape[-1]
-    uniform = to_numpy(_call("the loss on uniform logits", fn, targets, np.zeros_like(logits)))
+    uniform = to_numpy(_call("the loss on uniform logits", fn, targets, np.zeros_like(logits)), "the loss on uniform logits")
     expect_close(uniform, math.log(V), what="the loss for uniform logits", atol=LOSS_ATOL,
                  hint=f"a model that knows nothing assigns 1/V to every token, so its loss is ln V = {math.log(V):.4f}.")
     explicit = mask.copy()
     explicit[0, :2] = 0
     want = float((_nll_np(targets, logits) * explicit).sum() / explicit.sum())
-    got = to_numpy(_call("the loss with an explicit mask", fn, targets, logits, explicit.astype("float32")))
+    got = to_numpy(_call("the loss with an explicit mask", fn, targets, logits, explicit.astype("float32")),
+                   "the loss with an explicit mask")
     expect_close(got, want, what="the loss with an explicit `mask`", atol=LOSS_ATOL,
                  hint="when a mask is passed, use it instead of `targets != 0`.")
     tensor = to_numpy(_call("the loss on backend tensors", fn, ops.convert_to_tensor(targets),
@@ -563,7 +602,7 @@ def check_perplexity(fn) -> None:
     nll = _nll_np(targets, logits)
     expected = math.exp((nll * mask).sum() / mask.sum())
     value = _call("perplexity(targets, logits)", fn, targets, logits)
-    value = to_numpy(value)
+    value = to_numpy(value, "perplexity(targets, logits)")
     if value.ndim != 0:
         fail(f"the perplexity must be one number. Received shape {value.shape}.")
     value = float(value)
@@ -583,13 +622,15 @@ def check_perplexity(fn) -> None:
                 fail(f"received {value:.4f}, expected {expected:.4f}: {hint}")
         fail(f"received {value:.4f}, expected {expected:.4f} = exp(mean NLL over the non-<pad> targets).")
     V = logits.shape[-1]
-    uniform = float(to_numpy(_call("the perplexity of uniform logits", fn, targets, np.zeros_like(logits))))
+    uniform = float(to_numpy(_call("the perplexity of uniform logits", fn, targets, np.zeros_like(logits)),
+                             "the perplexity of uniform logits"))
     if not math.isclose(uniform, V, rel_tol=1e-4):
         fail(f"uniform logits over V = {V} tokens must give perplexity V = {V}; received {uniform:.4f}.")
     explicit = mask.copy()
     explicit[0, :2] = 0
     want = math.exp((nll * explicit).sum() / explicit.sum())
-    got = float(to_numpy(_call("perplexity with an explicit mask", fn, targets, logits, explicit.astype("float32"))))
+    got = float(to_numpy(_call("perplexity with an explicit mask", fn, targets, logits, explicit.astype("float32")),
+                         "perplexity with an explicit mask"))
     if not math.isclose(got, want, rel_tol=1e-4):
         fail(f"with an explicit mask, received {got:.4f}, expected {want:.4f}: use the mask when one is passed.")
     # Extreme but valid logits, ±1e4 in float32: every target ties with one other token at 1e4 and all other
@@ -685,7 +726,7 @@ def check_generation(sample_next, generate) -> None:
         fail(f"with top_k=2 token 0 should come {want:.3f} of the time (softmax over the kept logits); "
              f"received {share:.3f}.")
     single = _call("sample_next on 1-D logits", sample_next, logits, temperature=0.01, rng=np.random.default_rng(0))
-    if np.ndim(single) != 0 or int(single) != 0:
+    if np.ndim(single) != 0 or _ids(single, "sample_next on 1-D logits") != [0]:
         fail(f"for 1-D logits (vocab,) sample_next must return one id; at T=0.01 it is the argmax 0. Received {single!r}.")
     a = np.asarray(_call("sample_next", sample_next, batch[:50], temperature=1.0, rng=np.random.default_rng(3)))
     b = np.asarray(_call("sample_next", sample_next, batch[:50], temperature=1.0, rng=np.random.default_rng(3)))
@@ -699,7 +740,7 @@ def check_generation(sample_next, generate) -> None:
     prompt = [1, 2, 3]
     out = _call("generate(step, state, [1, 2, 3], num_tokens=6)", generate, lm.step, lm.initial_state(), prompt, 6,
                 temperature=1.0, seed=0)
-    out = [int(t) for t in np.asarray(out).reshape(-1)]
+    out = _ids(out, "generate(step, state, [1, 2, 3], num_tokens=6)")
     want = _counting_reference(prompt, 6)
     if lm.fed[:3] != prompt:
         fail(f"the prompt must be fed to `step` first, token by token, in order; `step` received {lm.fed[:3]} first.")
@@ -716,7 +757,7 @@ def check_generation(sample_next, generate) -> None:
     def run(step, prompt, num_tokens, **kwargs):
         out = _call(f"generate(step, state, {prompt}, {num_tokens}, {kwargs})", generate, step, [np.zeros(1)],
                     prompt, num_tokens, **kwargs)
-        return [int(t) for t in np.asarray(out).reshape(-1)]
+        return _ids(out, f"generate(step, state, {prompt}, {num_tokens}, {kwargs})")
 
     flat = _FlatLM(6)
     one = run(flat.step, [1], 40, temperature=1.0, seed=11)
@@ -803,6 +844,17 @@ def _check_sample_next_edges(sample_next, logits, batch) -> None:
                               f"be > 0); it raised {type(err).__name__}: {err}") from err
         fail(f"sample_next(logits, temperature={bad}) must raise ValueError: the temperature must be > 0 "
              "(dividing by 0 or flipping the sign of the logits is not a distribution).")
+
+
+def _ids(value, what: str) -> list[int]:
+    """The token ids the student's function returned, flattened to a list of ints; fails unless they are integers."""
+    with guard(f"reading the ids that {what} returned"):
+        array = np.asarray(value).reshape(-1)
+    if not (np.issubdtype(array.dtype, np.integer) or (np.issubdtype(array.dtype, np.floating)
+                                                       and np.all(array == np.round(array)))):
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:80] + "..."
+        fail(f"{what} must return integer token ids. Received {type(value).__name__} {shown}.")
+    return [int(t) for t in array]
 
 
 class _FlatLM:

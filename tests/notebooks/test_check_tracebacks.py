@@ -55,13 +55,14 @@ def run(tmp_path_factory):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src) for _, src in labelled])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, str(path))
-    # ipykernel stops capturing file-descriptor output under pytest: the kernel must not inherit that.
-    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    # The kernel starts with the environment a student's has: ipykernel stops capturing file-descriptor output
+    # under pytest, and TensorFlow, once imported by this process, sets TF_CPP_MIN_LOG_LEVEL=1, which would
+    # override the setup cell's default of 3 and let TensorFlow's C++ warnings through to stderr.
+    saved = {name: os.environ.pop(name, None) for name in ("PYTEST_CURRENT_TEST", "TF_CPP_MIN_LOG_LEVEL")}
     try:
         result = run_notebook(path, mode="fast", allow_errors=True, cell_timeout=300)
     finally:
-        if saved is not None:
-            os.environ["PYTEST_CURRENT_TEST"] = saved
+        os.environ.update({name: value for name, value in saved.items() if value is not None})
     return {label: cell for (label, _), cell in zip(labelled, result.notebook.cells)}
 
 
