@@ -116,7 +116,10 @@ class CheckFailed(AssertionError):
             self.__cause__, self.__context__, self.__suppress_context__ = None, None, True
             if shell is None:
                 return traceback.format_exception(type(self), self, tb)
-            return shell.InteractiveTB.structured_traceback(type(self), self, tb, tb_offset=0, context=3)
+            try:  # 3 lines of context; positional, as IPython 7 (Colab) names the argument differently
+                return shell.InteractiveTB.structured_traceback(type(self), self, tb, 0, 3)
+            except Exception:  # noqa: BLE001: an IPython whose formatter differs: the standard format
+                return traceback.format_exception(type(self), self, tb)
         except Exception:  # noqa: BLE001: a rendering problem must not hide the hint
             return traceback.format_exception_only(type(self), self)
         finally:
