@@ -2,9 +2,16 @@
 backend-agnostic ones: notebook runs (tests/notebooks/, nbval on solutions/) and the
 grader (test_grading*, test_gradescope*, test_nbgrader*) run under TensorFlow only."""
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Kernels started by the tests inherit this process's environment. JAX, once imported here, sets
+# TF_CPP_MIN_LOG_LEVEL=1 by setdefault, which would then beat the setup cell's setdefault("3")
+# in every later kernel and let TensorFlow's C++ warnings reach stderr, which a student's kernel
+# (started without it) never shows. Set it first, as the setup cell does.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[1]
 # Deliberately broken notebooks for the grader tests: never collect them (nbval would try).
