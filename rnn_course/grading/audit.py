@@ -7,7 +7,15 @@ anything Python can, so this scan *flags* the patterns that tampering needs,
 for an instructor to review: patching a module's attributes, `sys.modules`,
 builtins or IPython internals, dynamic code (`exec`, `eval`, `__import__`),
 process control (`os._exit`, `sys.exit`, `signal`, `subprocess`, shell
-commands) and `ctypes`. A flag never changes a score.
+commands), `ctypes`, and anything that reaches how the kernel runs cells or
+reports errors (IPython's and ipykernel's internals, `set_custom_exc`, event
+callbacks, cell transformers), in whichever spelling it is imported. Ordinary
+use of IPython (`IPython.display`, `%matplotlib inline`, `get_ipython()`
+running a harmless line magic) is not flagged.
+
+A flag alone never changes a score. What the tests rely on is also restored
+before each test cell, and the kernel must prove that it still reports errors
+(see `integrity`); a kernel that fails that proof scores 0 from there on.
 """
 
 from __future__ import annotations
@@ -53,6 +61,22 @@ SUSPICIOUS_ATTR_CALLS = {
     ("signal", "signal"): "installs a signal handler",
 }
 DUNDER_ATTRS = {"__code__", "__globals__", "__builtins__", "__closure__", "__defaults__", "__kwdefaults__"}
+#: Attributes through which code can change how the kernel runs cells or reports errors.
+KERNEL_ATTRS = {"showtraceback", "_showtraceback", "showsyntaxerror", "showindentationerror", "run_cell",
+                "run_cell_async", "run_code", "run_ast_nodes", "CustomTB", "custom_exceptions", "InteractiveTB",
+                "SyntaxTB", "excepthook", "displayhook", "ast_transformers", "input_transformers_cleanup",
+                "input_transformers_post", "input_transformer_manager", "do_execute", "execute_request",
+                "shell_handlers", "structured_traceback", "error_in_exec", "error_before_exec", "success",
+                "get_exception_only", "transform_cell", "transform_ast", "should_run_async"}
+#: Method calls that hook into the kernel: `.set_custom_exc(...)`, `.events.register(...)`, ...
+KERNEL_CALLS = {"set_custom_exc": "installs a custom exception handler (set_custom_exc: can hide errors)",
+                "register_magic_function": "registers a magic"}
+#: IPython modules a notebook may import without a flag; other IPython.core modules are kernel internals.
+IPYTHON_PUBLIC = ("IPython", "IPython.display", "IPython.core.display", "IPython.core.display_functions",
+                  "IPython.core.getipython", "IPython.core.pylabtools", "IPython.lib", "IPython.utils")
+KERNEL_PACKAGES = ("ipykernel", "jupyter_client", "zmq", "traitlets", "comm")
+#: Line magics that `get_ipython().run_line_magic(...)` may run without a flag (`%matplotlib inline`).
+SAFE_MAGICS = {"matplotlib", "time", "timeit", "precision", "pprint", "who", "whos", "who_ls"}
 
 
 def to_python(source: str) -> str:
@@ -71,6 +95,38 @@ def parse_cell(source: str) -> ast.Module | None:
         return ast.parse(to_python(source))
     except (SyntaxError, ValueError):
         return None
+
+
+def _kernel_internal(module: str) -> bool:
+    top = module.split(".")[0]
+    if top in KERNEL_PACKAGES:
+        return True
+    if top != "IPython":
+        return False
+    return not any(module == p or (p != "IPython" and module.startswith(p + ".")) for p in IPYTHON_PUBLIC)
+
+
+def imported_names(sources: list[str]) -> dict[str, str]:
+    """Names that imports in these cells bind: `module` for a module, else where it comes from.
+
+    `import numpy as np` gives `{"np": "module"}`; `from IPython.core.interactiveshell
+    import InteractiveShell` gives `{"InteractiveShell": "IPython.core.interactiveshell"}`.
+    The names in `KNOWN_MODULES` are always modules.
+    """
+    names = {n: "module" for n in KNOWN_MODULES}
+    for src in sources:
+        tree = parse_cell(src)
+        if tree is None:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    names[alias.asname or alias.name.split(".")[0]] = "module"
+            elif isinstance(node, ast.ImportFrom):
+                for alias in node.names:
+                    if alias.name != "*":
+                        names.setdefault(alias.asname or alias.name, node.module or ".")
+    return names
 
 
 def module_names(sources: list[str]) -> set[str]:
@@ -116,6 +172,13 @@ def scan(source: str, modules: set[str]) -> list[str]:
     if tree is None:
         return []
     flags: list[str] = []
+    origins = modules if isinstance(modules, dict) else {n: "module" for n in modules}
+    for node in ast.walk(tree):  # names this cell binds by import count too
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                origins.setdefault(alias.asname or alias.name, node.module or ".")
+    modules = {n for n, origin in origins.items() if origin == "module"}
+    benign = _benign_get_ipython(tree)
 
     def flag(node, text):
         flags.append(f"{text} (line {getattr(node, 'lineno', '?')})")
@@ -131,6 +194,10 @@ def scan(source: str, modules: set[str]) -> list[str]:
                 root = _root(t)
                 if isinstance(t, ast.Attribute) and root in modules:
                     flag(t, f"replaces the module attribute {_dotted(t)}")
+                elif isinstance(t, ast.Attribute) and root in origins:
+                    flag(t, f"replaces {_dotted(t)} ({root} is imported from {origins[root]})")
+                elif isinstance(t, ast.Attribute) and t.attr in KERNEL_ATTRS and root not in ("self", "cls"):
+                    flag(t, f"rewrites {_dotted(t)} (how the kernel runs cells or reports errors)")
                 elif isinstance(t, ast.Subscript) and _dotted(t.value) in ("sys.modules", "globals()", "builtins.__dict__"):
                     flag(t, f"writes to {_dotted(t.value)}")
                 elif isinstance(t, ast.Attribute) and t.attr in DUNDER_ATTRS | {"__dict__", "__class__"}:
@@ -140,16 +207,25 @@ def scan(source: str, modules: set[str]) -> list[str]:
                 top = alias.name.split(".")[0]
                 if SUSPICIOUS_IMPORTS.get(top):
                     flag(node, SUSPICIOUS_IMPORTS[top])
+                if _kernel_internal(alias.name):
+                    flag(node, f"imports the kernel's internals ({alias.name}: can change how errors are reported)")
         elif isinstance(node, ast.ImportFrom):
             top = (node.module or "").split(".")[0]
             if SUSPICIOUS_IMPORTS.get(top):
                 flag(node, SUSPICIOUS_IMPORTS[top])
+            inner = [f"{node.module}.{a.name}" for a in node.names] if node.module == "IPython" else [node.module or ""]
+            for name in inner:
+                if _kernel_internal(name) and not (node.module == "IPython" and name.split(".")[-1] in (
+                        "get_ipython", "display", "version_info", "__version__")):
+                    flag(node, f"imports the kernel's internals ({name}: can change how errors are reported)")
         elif isinstance(node, ast.Call):
             func = node.func
             if _writes_python_file(node):
                 flag(node, "writes a .py file (could stand in for a module)")
             if isinstance(func, ast.Name):
-                if func.id in SUSPICIOUS_CALLS:
+                if func.id == "get_ipython" and id(node) in benign:
+                    pass
+                elif func.id in SUSPICIOUS_CALLS:
                     text = SUSPICIOUS_CALLS[func.id]
                     if func.id == "get_ipython" and "get_ipython().system(" in to_python(source):
                         text = "runs a shell command (!cmd)"
@@ -163,6 +239,13 @@ def scan(source: str, modules: set[str]) -> list[str]:
             elif isinstance(func, ast.Attribute):
                 if func.attr in ("insert", "append", "extend") and _dotted(func.value) == "sys.path":
                     flag(node, f"changes sys.path (sys.path.{func.attr})")
+                if func.attr in KERNEL_CALLS:
+                    flag(node, KERNEL_CALLS[func.attr])
+                elif func.attr == "register" and isinstance(func.value, ast.Attribute) and func.value.attr == "events":
+                    flag(node, "registers an IPython event callback (runs code around every cell, tests included)")
+                elif func.attr in ("append", "insert", "extend", "__setitem__") and \
+                        isinstance(func.value, ast.Attribute) and func.value.attr in KERNEL_ATTRS:
+                    flag(node, f"changes {_dotted(func.value)} (how the kernel runs cells or reports errors)")
                 if isinstance(func.value, ast.Name):
                     text = SUSPICIOUS_ATTR_CALLS.get((func.value.id, func.attr))
                     if text:
@@ -179,6 +262,18 @@ def scan(source: str, modules: set[str]) -> list[str]:
             seen.add(f)
             unique.append(f)
     return unique
+
+
+def _benign_get_ipython(tree: ast.AST) -> set[int]:
+    """ids of `get_ipython()` calls used only to run a harmless line magic (`%matplotlib inline`)."""
+    out = set()
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "run_line_magic" and isinstance(node.func.value, ast.Call)
+                and isinstance(node.func.value.func, ast.Name) and node.func.value.func.id == "get_ipython"
+                and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value in SAFE_MAGICS):
+            out.add(id(node.func.value))
+    return out
 
 
 def _py_name(node: ast.AST) -> bool:

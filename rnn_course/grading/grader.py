@@ -13,7 +13,11 @@ Before each test cell the grader runs a hidden *reset* cell: it drops the check
 modules (`rnn_course.checks` by default) from `sys.modules` and re-runs the
 import statements of the instructor's cells, so the test cell calls freshly
 imported checks even if an answer cell monkeypatched or shadowed them. If the
-reset fails, the test scores 0 (it fails closed).
+reset fails, the test scores 0 (it fails closed). The reset also restores a
+snapshot of what the tests rely on, taken before any student code ran, and
+ends with a deliberate error that must come back as an error: from the first
+test cell where it does not, the kernel cannot be trusted and every test scores
+0, with a review flag (`integrity`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from pathlib import Path
 import nbformat
 
 from rnn_course.assignment import MARKERS
-from rnn_course.grading import audit
+from rnn_course.grading import audit, integrity
 from rnn_course.grading.errors import GradingError, SubmissionRejected
 from rnn_course.grading.limits import (  # noqa: F401  (re-exported)
     DEFAULT_CELL_TIMEOUT, DEFAULT_CHECK_MODULES, DEFAULT_MEMORY_MB, DEFAULT_TOTAL_TIMEOUT)
@@ -210,8 +214,16 @@ def reset_source(check_modules, imports: list[str], pinned=()) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_run(plan: list[PlanCell], check_modules, pinned=()) -> tuple[list[dict], list[int | None]]:
+def build_run(plan: list[PlanCell], check_modules, pinned=(), *, source: SourceNotebook | None = None,
+              token: str | None = None, modules=()) -> tuple[list[dict], list[int | None]]:
     """The code cells to run: the prelude, then the plan with a reset cell before every test cell.
+
+    With a `token` (see `integrity`), a hidden snapshot cell runs right before
+    the first cell whose text the submission supplies; each reset cell then
+    starts by restoring that snapshot of `modules` and the kernel's
+    error reporting, and ends with the deliberate error that proves the kernel
+    still reports errors. With a `source`, each reset also re-runs the imports
+    of the source's plain code cells before that test (students can edit those cells).
 
     Returns:
         `(cells, owners)`: the cells for the sandbox and, for each, the index of
@@ -220,18 +232,62 @@ def build_run(plan: list[PlanCell], check_modules, pinned=()) -> tuple[list[dict
     cells = [{"source": PRELUDE, "replay": True, "silent": True, "role": GUARD}]
     owners: list[int | None] = [None]
     imports: list[str] = []
+    snapshot_due = token is not None
     for k, pc in enumerate(plan):
         if pc.cell_type != "code":
             continue
+        if snapshot_due and (pc.origin != "instructor" or pc.role == GRADE):
+            cells.append({"source": integrity.snapshot_source(token, list(modules)), "replay": True,
+                          "silent": True, "role": GUARD, "kind": "snapshot"})
+            owners.append(None)
+            snapshot_due = False
         if pc.role == GRADE:
-            cells.append({"source": reset_source(check_modules, list(dict.fromkeys(imports)), pinned),
-                          "replay": False, "silent": True, "role": GUARD})
+            before = list(imports)
+            if source is not None and pc.grade_id in source.by_id:
+                before += source.plain_imports_before(source.by_id[pc.grade_id].position)
+            text = reset_source(check_modules, list(dict.fromkeys(before)), pinned)
+            if token is not None:
+                text = integrity.restore_source(token) + text + integrity.probe_source(token)
+            cells.append({"source": text, "replay": False, "silent": True, "role": GUARD, "kind": "reset"})
             owners.append(None)
         cells.append({"source": pc.source, "replay": True, "role": pc.role})
         owners.append(k)
         if pc.role in (LOCKED, GRADE):
             imports += audit.top_level_imports(pc.source)
     return cells, owners
+
+
+def kernel_verdicts(plan: list[PlanCell], owners: list[int | None], cells: list[dict], results: list[dict],
+                    token: str) -> tuple[dict[int, dict], tuple[int, str] | None, str | None]:
+    """Reads the reset cells' probes: what each test cell's reset means, and where trust was lost.
+
+    Returns:
+        `(resets, distrust, broken)`: for each test cell's plan index, its reset
+        result as `score_test` reads it (status `ok` when the probe came back
+        as it must); `(plan index, why)` of the first test cell whose probe
+        said the kernel cannot be trusted, or None; and a grader-side problem
+        (the snapshot cell itself failed), or None.
+    """
+    resets: dict[int, dict] = {}
+    distrust = None
+    broken = None
+    for j, cell in enumerate(cells):
+        if cell.get("kind") == "snapshot" and results[j]["status"] not in ("ok", "not_run"):
+            broken = ("the grader's snapshot cell failed ("
+                      + (_cell_problem(results[j]) or results[j]["status"]) + "); the scores cannot be trusted")
+        if cell.get("kind") != "reset":
+            continue
+        k = next((owners[i] for i in range(j + 1, len(owners)) if owners[i] is not None), None)
+        if k is None:
+            continue
+        verdict, why = integrity.probe_verdict(results[j], token)
+        if verdict == "ok":
+            resets[k] = {**results[j], "status": "ok", "outputs": [], "reply_status": "ok"}
+        else:
+            resets[k] = results[j]
+            if verdict == "untrusted" and distrust is None and broken is None:
+                distrust = (k, why)
+    return resets, distrust, broken
 
 
 # ---------------------------------------------------------------------- scoring
@@ -441,8 +497,14 @@ def grade_notebook(submission_path: str | Path, source_path: str | Path | None =
 
     pinned = pin_check_modules(check_modules, env)
     before = fingerprint(pinned)
-    cells, owners = build_run(plan, check_modules, pinned)
-    modules = audit.module_names([c["source"] for c in cells])
+    token = integrity.new_token()
+    relied_on = integrity.relied_on_modules(
+        [c.source for c in source.cells if c.cell_type == "code" and c.role in (LOCKED, GRADE)]
+        + [text for _, text in source.plain_code], [p[1] for p in pinned] + [
+            str(f) for _, _, folders in pinned for d in folders or [] for f in Path(d).rglob("*.py")],
+        check_modules)
+    cells, owners = build_run(plan, check_modules, pinned, source=source, token=token, modules=relied_on)
+    modules = audit.imported_names([PRELUDE] + [pc.source for pc in plan if pc.cell_type == "code"])
     flags = []
     for j, k in enumerate(owners):
         if k is not None and plan[k].role in (ANSWER, FREE, MANUAL, STUDENT):
@@ -454,12 +516,14 @@ def grade_notebook(submission_path: str | Path, source_path: str | Path | None =
     results = report["cells"]
     changed = [f for f, digest in fingerprint(pinned).items() if before.get(f) != digest]
     by_plan = {k: j for j, k in enumerate(owners) if k is not None}
+    resets, distrust, broken = kernel_verdicts(plan, owners, cells, results, token)
+    distrust_from, distrust_why = distrust if distrust else (None, "")
     tests = []
     for k, pc in enumerate(plan):
         if pc.role != GRADE:
             continue
         j = by_plan[k]
-        reset = results[j - 1] if j > 0 and owners[j - 1] is None else None
+        reset = resets.get(k, results[j - 1] if j > 0 and owners[j - 1] is None else None)
         answer_id = pc.grade_id[:-len("_tests")] if pc.grade_id.endswith("_tests") else None
         answer = None
         if answer_id:
@@ -467,6 +531,8 @@ def grade_notebook(submission_path: str | Path, source_path: str | Path | None =
             if ka is not None:
                 answer = (answer_id, results[by_plan[ka]])
         tests.append(score_test(pc, results[j], reset, answer))
+        if distrust_from is not None and k >= distrust_from:
+            tests[-1] = untrusted_test(tests[-1], plan[distrust_from].grade_id, distrust_why)
 
     def relabel(event: str) -> str:
         return re.sub(r"cell (\d+)", lambda m: _label(plan, owners[int(m.group(1))], owners, int(m.group(1)))
@@ -480,9 +546,25 @@ def grade_notebook(submission_path: str | Path, source_path: str | Path | None =
                  f"{f' (and {len(changed) - 1} more)' if len(changed) > 1 else ''}; its scores cannot be "
                  "trusted. Restore the file and grade it again, as an unprivileged user (kernel_user).")
         flags.append("rewrote a check module's file on disk: " + ", ".join(changed[:3]))
+    if broken and not error:
+        error = broken
+    if distrust_from is not None:
+        first = plan[distrust_from].grade_id
+        flags.append(f"the kernel stopped reporting errors honestly before {first} ({distrust_why}): "
+                     f"{first} and every test after it scored 0")
     return GradeResult(submission=submission, source=src_path, score=score, max_score=source.max_score,
                        tests=tests, notes=notes, events=[relabel(e) for e in report["events"]], flags=flags,
                        error=error, elapsed=time.monotonic() - start, notebook=executed)
+
+
+def untrusted_test(test: TestResult, first: str, why: str) -> TestResult:
+    """`test` scored 0 because the kernel failed the honest-error proof before `first` (see `integrity`)."""
+    import dataclasses
+
+    reason = (f"0 points: the kernel stopped reporting errors honestly before {first} ({why}); no test from "
+              "there on can be trusted")
+    return dataclasses.replace(test, score=0.0, reason=reason, output=_clip(f"{test.output}\n{reason}"),
+                               public_passed=False, public_output=_clip(reason))
 
 
 def rejected_result(submission: str | Path, source: SourceNotebook, reason: str, *,

@@ -12,11 +12,16 @@ graded cell it followed in the submission. A deleted test or locked cell is put
 back; a deleted answer cell comes back as the unanswered stub (nbgrader's
 `ClearSolutions`), never as the solution. Cells whose nbgrader metadata was lost
 (a cell re-created by hand, an editor that drops metadata) are matched by their
-text (locked and test cells) or by their place between matched cells (answers).
+text (locked and test cells); answers by what they define (the last cell between
+the neighbouring matched cells that defines every top-level name of the answer's
+stub), else by their place (the only unmatched cell there). A student's own code
+is never replaced by the stub: when no cell matches an answer, its stub runs only
+if no cell the student added defines one of its names.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import dataclasses
 import json
@@ -67,6 +72,15 @@ class SourceNotebook:
 
     path: Path
     cells: list[SourceCell]
+    #: The source's code cells without nbgrader metadata, as `(n, text)`: `n` nbgrader cells come before it.
+    #: Students may edit these cells; the grader re-runs their imports before later test cells.
+    plain_code: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+
+    def plain_imports_before(self, position: int) -> list[str]:
+        """The top-level imports of the plain code cells before the nbgrader cell at `position`."""
+        from rnn_course.grading.audit import top_level_imports
+
+        return [stmt for n, text in self.plain_code if n <= position for stmt in top_level_imports(text)]
 
     @property
     def name(self) -> str:
@@ -225,11 +239,13 @@ def load_source(path: str | Path) -> SourceNotebook:
     except Exception as err:
         raise GradingError(f"source notebook {path}: nbgrader could not make its student version "
                            f"({type(err).__name__}: {err}).") from None
-    cells, seen = [], {}
+    cells, seen, plain = [], {}, []
     for i, cell in enumerate(nb.cells):
         meta = _nbgrader_meta(cell)
         gid = meta.get("grade_id")
         if not meta or not gid:
+            if cell.cell_type == "code" and cell.source.strip():
+                plain.append((len(cells), cell.source))
             continue
         if gid in seen:
             raise GradingError(f"source notebook {path}: grade_id {gid!r} is used by cells {seen[gid]} and {i}; "
@@ -250,7 +266,7 @@ def load_source(path: str | Path) -> SourceNotebook:
     if not any(c.role == GRADE for c in cells):
         raise GradingError(f"source notebook {path} has no autograded test cells (nbgrader grade: true, "
                            "solution: false); expected an instructor notebook from solutions/.")
-    return SourceNotebook(path=path, cells=cells)
+    return SourceNotebook(path=path, cells=cells, plain_code=plain)
 
 
 def _same_text(a: str, b: str) -> bool:
@@ -304,23 +320,50 @@ def restore(source: SourceNotebook, submission) -> tuple[list[PlanCell], list[st
                 assigned[i], taken[sc.grade_id] = sc, i
                 by_content += 1
                 break
+
+    def window(sc: SourceCell) -> tuple[int, int, int, int]:
+        """The submission indices (lo, hi) of the matched cells around `sc`, and their source positions."""
+        anchors = sorted((by_id[gid].position, i) for gid, i in taken.items())
+        before = [a for a in anchors if a[0] < sc.position]
+        after = [a for a in anchors if a[0] > sc.position]
+        p_lo, lo = before[-1] if before else (-1, -1)
+        p_hi, hi = after[0] if after else (len(source.cells), len(sub_cells))
+        return lo, hi, p_lo, p_hi
+
+    # ... answers by what they define: the last orphan between the neighbouring matched cells that
+    # defines every top-level name of the answer's stub (a student's code must never lose to the stub) ...
+    plain_texts = [text for _, text in source.plain_code]
+    orphan_names = {i: defined_names(c.source) for i, c in enumerate(sub_cells)
+                    if c.cell_type == "code" and i not in assigned and not _nbgrader_meta(c).get("grade_id")
+                    and not any(_same_text(c.source, t) for t in plain_texts)}
+    by_names = 0
+    named_notes: list[str] = []
+    for sc in source.cells:
+        if sc.grade_id in taken or sc.role not in (ANSWER, MANUAL) or sc.cell_type != "code":
+            continue
+        names = stub_names(sc)
+        lo, hi, _, _ = window(sc)
+        candidates = [i for i in range(lo + 1, hi) if i not in assigned and names
+                      and names <= orphan_names.get(i, set())]
+        if candidates:
+            assigned[candidates[-1]], taken[sc.grade_id] = sc, candidates[-1]
+            by_names += 1
+            named_notes.append(f"the {_kind(sc)} {sc.grade_id} had lost its nbgrader metadata; it was matched "
+                               f"by the names it defines ({', '.join(sorted(names))})")
     # ... and answers by their place between matched cells.
     by_place = 0
     answerish = (ANSWER, MANUAL, FREE)
     for sc in source.cells:
         if sc.grade_id in taken or sc.role not in answerish:
             continue
-        anchors = sorted((by_id[gid].position, i) for gid, i in taken.items())
-        before = [a for a in anchors if a[0] < sc.position]
-        after = [a for a in anchors if a[0] > sc.position]
-        p_lo, lo = before[-1] if before else (-1, -1)
-        p_hi, hi = after[0] if after else (len(source.cells), len(sub_cells))
+        lo, hi, p_lo, p_hi = window(sc)
         if lo >= hi:
             continue
         rivals = [c for c in source.cells if p_lo < c.position < p_hi and c.grade_id not in taken
                   and c.role in answerish and c.cell_type == sc.cell_type]
         candidates = [i for i in range(lo + 1, hi) if i not in assigned and sub_cells[i].cell_type == sc.cell_type
-                      and not _nbgrader_meta(sub_cells[i]).get("grade_id")]
+                      and not _nbgrader_meta(sub_cells[i]).get("grade_id")
+                      and not any(_same_text(sub_cells[i].source, t) for t in plain_texts)]
         if len(candidates) == 1 and len(rivals) == 1:
             assigned[candidates[0]], taken[sc.grade_id] = sc, candidates[0]
             by_place += 1
@@ -334,9 +377,11 @@ def restore(source: SourceNotebook, submission) -> tuple[list[PlanCell], list[st
         raise SubmissionRejected(
             f"no cell of this notebook matches {source.name}: it has no nbgrader metadata and none of "
             f"its cells is a test or answer of {source.name}; expected the student copy of {source.name}.")
-    if by_content or by_place:
-        notes.append(f"{by_content + by_place} cell(s) had lost their nbgrader metadata and were matched "
-                     f"by their text ({by_content}) or their place ({by_place})")
+    if by_content or by_place or by_names:
+        notes.append(f"{by_content + by_names + by_place} cell(s) had lost their nbgrader metadata and were "
+                     f"matched by their text ({by_content}), the names they define ({by_names}) or their place "
+                     f"({by_place})")
+        notes += named_notes
     if duplicate_ids:
         notes.append("duplicated cell(s) with grade_id " + ", ".join(sorted(set(duplicate_ids)))
                      + ": the first copy counts, the others run as ordinary cells")
@@ -358,6 +403,7 @@ def restore(source: SourceNotebook, submission) -> tuple[list[PlanCell], list[st
             continue
         extras.setdefault(anchor, []).append(PlanCell(role=STUDENT, cell_type=cell.cell_type, source=cell.source))
 
+    extras_at = {i: names for i, names in orphan_names.items() if i not in assigned and names}
     plan = list(extras.get(None, []))
     for sc in source.cells:
         i = taken.get(sc.grade_id)
@@ -373,6 +419,14 @@ def restore(source: SourceNotebook, submission) -> tuple[list[PlanCell], list[st
                                  origin="instructor", points=sc.points, hidden=sc.hidden))
         else:
             if sub is None:
+                names = stub_names(sc) if sc.role != FREE else set()
+                mine = sorted(i for i in extras_at if names & extras_at[i])
+                if mine:
+                    # The student defines (some of) these names in a cell of their own: never overwrite it.
+                    notes.append(f"the {_kind(sc)} {sc.grade_id} was missing; no stub runs for it because a cell "
+                                 f"you added defines {', '.join(sorted(names & extras_at[mine[-1]]))}")
+                    plan.extend(extras.get(sc.position, []))
+                    continue
                 if sc.role != FREE:
                     notes.append(f"the {_kind(sc)} {sc.grade_id} was missing; it runs as the unanswered stub")
                 text, origin = (sc.student_source if sc.role != FREE else sc.source), "stub"
@@ -385,6 +439,45 @@ def restore(source: SourceNotebook, submission) -> tuple[list[PlanCell], list[st
                                  origin=origin, points=sc.points, hidden=sc.hidden))
         plan.extend(extras.get(sc.position, []))
     return plan, notes
+
+
+def defined_names(source: str) -> set[str]:
+    """The names a code cell binds at its top level: functions, classes, assignments and imports.
+
+    Cells that are not valid Python (IPython syntax is allowed) define nothing.
+    """
+    from rnn_course.grading.audit import parse_cell
+
+    tree = parse_cell(source)
+    names: set[str] = set()
+    if tree is None:
+        return names
+
+    def targets(node):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for elt in node.elts:
+                targets(elt)
+        elif isinstance(node, ast.Starred):
+            targets(node.value)
+
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            for t in node.targets:
+                targets(t)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and getattr(node, "value", None) is not None:
+            targets(node.target)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name.split(".")[0]) for a in node.names if a.name != "*")
+    return names
+
+
+def stub_names(sc: SourceCell) -> set[str]:
+    """What an answer cell must define: the top-level names of its stub (else of the solution)."""
+    return defined_names(sc.student_source) or defined_names(sc.source)
 
 
 def _kind(sc: SourceCell) -> str:
