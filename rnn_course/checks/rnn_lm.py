@@ -20,21 +20,15 @@ Tolerances: outputs and states of the cell within 1e-5 of `keras.layers.SimpleRN
 
 from __future__ import annotations
 
-import inspect
 import math
-import os
-import re
-import tempfile
 
 import numpy as np
 
-from rnn_course.checks import CheckFailed, attribute, expect_close, fail, guard, method, passed, to_numpy
+from rnn_course.checks import CheckFailed, expect_close, fail, guard, passed, to_numpy
+from rnn_course.checks.cells import GRAD_ATOL, OUTPUT_ATOL, CellSpec, check_cell, code_of, foreign_call
 from rnn_course.checks.ngram_lm import generator_with_first_draw
 
-OUTPUT_ATOL = 1e-5
-GRAD_ATOL = 1e-4
 LOSS_ATOL = 1e-4
-_FOREIGN = re.compile(r"\b(tf|tensorflow|jnp|jax|torch|np|numpy|math)\s*\.")
 
 
 # ------------------------------------------------------------------ helpers
@@ -58,30 +52,8 @@ def _numbers(value, what: str) -> np.ndarray:
     return _call(f"reading what {what} returned as numbers", to_numpy, value)
 
 
-def _code_of(fn) -> str | None:
-    """The source of a function without comments or docstrings (None if unavailable)."""
-    try:
-        src = inspect.getsource(fn)
-    except Exception:  # noqa: BLE001: OSError, TypeError, or a student's object that inspect cannot read
-        return None
-    src = re.sub(r'("""|\'\'\')(.|\n)*?\1', "", src)
-    return "\n".join(line.split("#", 1)[0] for line in src.splitlines())
-
-
-def _foreign_call(fn) -> str | None:
-    code = _code_of(fn)
-    if code is None:
-        return None
-    m = _FOREIGN.search(code)
-    return m.group(0).rstrip(" .") if m else None
-
-
-def _UNROLL() -> bool:
-    """Unroll the short probe sequences on JAX: an eager `lax.scan` is compiled anew at every call,
-    while the unrolled steps run op by op from JAX's cache. TensorFlow keeps its `while_loop`."""
-    import keras
-
-    return keras.backend.backend() == "jax"
+# The "keras.ops only" probes, shared with the cell-check protocol (notebook 03's checks import _code_of).
+_code_of, _foreign_call = code_of, foreign_call
 
 
 def _tanh_rnn_np(x, W_e, W_h, b, h0=None, *, act=np.tanh, state=True, reverse=False):
@@ -114,54 +86,38 @@ _CELL_MISTAKES = (
 )
 
 
-def _diagnose_cell(actual, x, W_e, W_h, b, h0):
-    """The hint for the first classic mistake that reproduces `actual`, or None."""
-    variants = {
-        "swapped": lambda: _tanh_rnn_np(x, W_h, W_e, b, h0)[0] if W_e.shape == W_h.shape else None,
-        "no_bias": lambda: _tanh_rnn_np(x, W_e, W_h, 0 * b, h0)[0],
-        "sigmoid": lambda: _tanh_rnn_np(x, W_e, W_h, b, h0, act=_sigmoid)[0],
-        "relu": lambda: _tanh_rnn_np(x, W_e, W_h, b, h0, act=lambda z: np.maximum(z, 0))[0],
-        "linear": lambda: _tanh_rnn_np(x, W_e, W_h, b, h0, act=lambda z: z)[0],
-        "no_state": lambda: _tanh_rnn_np(x, W_e, W_h, b, h0, state=False)[0],
-    }
-    for key, hint in _CELL_MISTAKES:
-        candidate = variants[key]()
-        if candidate is not None and candidate.shape == actual.shape and np.allclose(actual, candidate, atol=1e-4):
-            return hint
-    return None
+def _elman_reference(x, weights, states0, mistake=None):
+    """The Elman recurrence in float64 with one classic mistake written in (None: the right one)."""
+    W_e, W_h, b = weights["W_e"], weights["W_h"], weights["b"]
+    h0 = None if states0 is None else states0[0]
+    if mistake == "swapped":
+        if W_e.shape != W_h.shape:
+            return None
+        W_e, W_h = W_h, W_e
+    act = {"sigmoid": _sigmoid, "relu": lambda z: np.maximum(z, 0), "linear": lambda z: z}.get(mistake, np.tanh)
+    out, h = _tanh_rnn_np(x, W_e, W_h, 0 * b if mistake == "no_bias" else b, h0, act=act,
+                          state=mistake != "no_state")
+    return out, [h]
 
 
-def _is_size(value, units, *, sequences=True) -> bool:
-    """Whether a student's `state_size` (or `units`) is `units`, or `[units]` / `(units,)` if `sequences`."""
-    options = (units, [units], (units,)) if sequences else (units,)
-    try:
-        return any(bool(value == o) for o in options)
-    except Exception:  # noqa: BLE001: an object whose comparison raises is not a size
-        return False
-
-
-def _weight(cell, name):
-    """The cell's variable `self.{name}`; fails with a hint naming the cell's weights if it is not one."""
-    expected = f"`self.{name} = self.add_weight(..., name={name!r})` in build()"
-    v = attribute(cell, name, owner="your cell", expected=expected, default=None)
-    with guard(f"reading your cell's weight self.{name}"):
-        is_variable = v is not None and hasattr(v, "assign") and hasattr(v, "shape")
-    if not is_variable:
-        with guard("reading your cell's weights"):
-            names = [str(getattr(w, "path", None) or getattr(w, "name", w)).split("/")[-1]
-                     for w in getattr(cell, "weights", [])]
-        fail(f"your cell has no weight `self.{name}`. Expected {expected}; its weights are {names}.")
-    return v
-
-
-def _sgd_step_deltas(model, x, y):
-    """-gradient of the MSE loss for each weight, via one SGD step with learning rate 1 (any backend)."""
+def elman_spec(cell_class) -> CellSpec:
+    """Exercise 2.1's cell as the cell-check protocol sees it (rnn_course.checks.cells)."""
     import keras
 
-    before = [to_numpy(w) for w in model.trainable_weights]
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss="mse", run_eagerly=True)
-    model.train_on_batch(x, y)
-    return [to_numpy(w) - b for w, b in zip(model.trainable_weights, before)]
+    return CellSpec(
+        cell_class=cell_class, kind="simple_rnn",
+        formula="h(t) = tanh(W_h h(t-1) + W_e e(t) + b)",
+        row_formula="tanh(h(t-1) W_h + e(t) W_e + b)",
+        builtin=lambda units, **kwargs: keras.layers.SimpleRNN(units, **kwargs),
+        builtin_name="keras.layers.SimpleRNN",
+        reference=_elman_reference, mistakes=_CELL_MISTAKES, state_names=("h",), input_symbol="e(t)",
+        ops_example="ops.matmul, ops.tanh",
+        value_hint="Check each term: h(t-1) comes from states[0], e(t) is the cell's input.",
+        square_hint="Check which matrix multiplies which vector.",
+        builtin_hint="your cell must compute exactly what SimpleRNNCell computes with the same weights "
+                     "(kernel = W_e, recurrent_kernel = W_h, bias = b).",
+        init_hint="h(0) is a zero vector for each sequence: keras.ops.zeros((batch_size, self.units)).",
+        units=4, input_dim=3, batch=2, steps=6, seed=2)
 
 
 # ------------------------------------------------------------ 2.1 the cell
@@ -173,190 +129,18 @@ def check_rnn_cell(cell_class) -> None:
     compute `h(t) = tanh(h(t-1) @ W_h + e(t) @ W_e + b)` with `keras.ops` and return
     `(h, [h])`; give zeros from `get_initial_state(batch_size)`; and serialise
     (`get_config` with `units`, registered with Keras) so a saved model loads.
+
+    It goes through every stage of the cell-check protocol (`rnn_course.checks.cells`):
+    interface, config, inside `keras.layers.RNN`, the formula, agreement with
+    `keras.layers.SimpleRNN` (outputs, states, go_backwards, masks), gradients, save/load.
+
+    Raises:
+        CheckFailed: with a hint naming the wrong term.
     """
-    import keras
-
-    from rnn_course import transplant
-
-    rng = np.random.default_rng(2)
-    units, input_dim, batch, steps = 4, 3, 2, 6
-    name = getattr(cell_class, "__name__", repr(cell_class))
-    if not (isinstance(cell_class, type) and issubclass(cell_class, keras.layers.Layer)):
-        fail(f"expected a class that subclasses keras.layers.Layer. Received: {cell_class!r}.")
-
-    # keras.ops only, so that it runs (and compiles) on every backend.
-    foreign = _foreign_call(getattr(cell_class, "call", None))
-    if foreign:
-        fail(f"call() uses `{foreign}.`: write the cell with keras.ops only (ops.matmul, ops.tanh), "
-             "so it runs on every backend (TensorFlow, JAX, PyTorch).")
-
-    # Sizes and the initial state.
-    owner = f"{name}(units={units})"
-    cell = _call(owner, cell_class, units)
-    for attr in ("state_size", "output_size"):
-        value = attribute(cell, attr, owner=owner, expected=f"`self.{attr} = units`", default=None)
-        if not _is_size(value, units):
-            fail(f"{name}(units={units}).{attr} is {value!r}; expected {units} (the size of h(t)). "
-                 f"Set `self.{attr} = units` in __init__.")
-    get_initial_state = method(cell, "get_initial_state", owner=owner,
-                               expected="`def get_initial_state(self, batch_size=None)` returning the list [h(0)], "
-                                        "[keras.ops.zeros((batch_size, self.units))]")
-    init = _call("get_initial_state(batch_size=2)", get_initial_state, batch_size=batch)
-    if not isinstance(init, (list, tuple)) or len(init) != 1:
-        fail(f"get_initial_state(batch_size=2) returned {type(init).__name__}; expected a list with one "
-             f"tensor, h(0), of shape (batch_size, units) = ({batch}, {units}).")
-    expect_close(init[0], np.zeros((batch, units)), what="h(0) from get_initial_state(batch_size=2)",
-                 hint="h(0) is a zero vector for each sequence: keras.ops.zeros((batch_size, self.units)).")
-
-    # Serialisation: get_config and registration (the save/load round trip comes last).
-    get_config = method(cell, "get_config", owner=owner,
-                        expected="`def get_config(self)` returning {**super().get_config(), 'units': self.units}")
-    config = _call("get_config()", get_config)
-    if not isinstance(config, dict) or config.get("units") != units:
-        fail(f"get_config() must include 'units' (here {units}) so Keras can rebuild the cell. Received: {config!r}. "
-             "Use `return {**super().get_config(), 'units': self.units}`.")
-    from_config = method(cell_class, "from_config", owner=name,
-                         expected="the classmethod keras.layers.Layer.from_config (do not replace it)")
-    clone = _call(f"{name}.from_config(cell.get_config())", from_config, config)
-    clone_units = attribute(clone, "units", owner=f"{name}.from_config(cell.get_config())", expected="", default=None)
-    if not _is_size(clone_units, units, sequences=False):
-        fail(f"{name}.from_config(cell.get_config()) gave a cell with units={clone_units!r}; "
-             f"expected {units}. get_config must return the arguments of __init__.")
-    registered = keras.saving.get_registered_name(cell_class)
-    if registered == cell_class.__name__ or keras.saving.get_registered_object(registered) is not cell_class:
-        fail(f"{name} is not registered with Keras, so a saved model cannot be loaded. Decorate the class with "
-             "`@keras.saving.register_keras_serializable(package=\"rnn_course\")` (and run the cell again).")
-
-    # Inside keras.layers.RNN: weights, names and shapes.
-    x = rng.normal(size=(batch, steps, input_dim)).astype("float32")  # (batch, steps, input)
-    rnn = _call(f"keras.layers.RNN({name}({units}), return_sequences=True, return_state=True)", keras.layers.RNN,
-                cell, return_sequences=True, return_state=True, unroll=_UNROLL())
-    try:
-        result = _call(f"keras.layers.RNN({name}({units}), return_sequences=True, return_state=True) on inputs "
-                       f"of shape {x.shape}", rnn, x)
-    except CheckFailed as err:
-        raise CheckFailed(f"{err} Check the shapes: e(t) (batch, input_dim) @ W_e (input_dim, units) and "
-                          "h(t-1) (batch, units) @ W_h (units, units).") from err.__cause__
-    if not isinstance(result, (list, tuple)) or len(result) != 2:
-        fail("with return_state=True the RNN should return [outputs, h(T)]: the cell must return "
-             "(h, [h]), the output and the list of new states.")
-    shapes = {"W_e": (input_dim, units), "W_h": (units, units), "b": (units,)}
-    if (tuple(_weight(cell, "W_e").shape), tuple(_weight(cell, "W_h").shape)) == (shapes["W_h"], shapes["W_e"]):
-        fail(f"W_e has shape {shapes['W_h']} and W_h has shape {shapes['W_e']}: W_h and W_e are swapped. W_e "
-             "multiplies the input e(t): (input_dim, units); W_h multiplies the state h(t-1): (units, units).")
-    for wname, shape in shapes.items():
-        got = tuple(_weight(cell, wname).shape)
-        if got != shape:
-            fail(f"{wname} has shape {got}; expected {shape}. Keras multiplies row vectors, so e(t) "
-                 f"(input_dim={input_dim}) @ W_e (input_dim, units) and h(t-1) @ W_h (units, units); "
-                 "b has one entry per unit.")
-    own = {id(_weight(cell, wname)) for wname in shapes}
-    with guard(f"reading {owner}.trainable_weights"):
-        extra = [getattr(w, "name", repr(w)) for w in cell.trainable_weights if id(w) not in own]
-    if extra:
-        fail(f"the cell has weights beyond W_e, W_h and b: {extra}. Expected exactly those three.")
-
-    # Values against the formula, with a non-zero bias and a non-zero h(0).
-    W_e = rng.normal(scale=0.6, size=shapes["W_e"])
-    W_h = rng.normal(scale=0.6, size=shapes["W_h"])
-    b = rng.normal(scale=0.5, size=shapes["b"])
-    _call("setting W_e, W_h and b to test values", transplant.set_lecture_weights, cell, {"W_e": W_e, "W_h": W_h, "b": b})
-    h0 = rng.normal(scale=0.5, size=(batch, units)).astype("float32")
-    result = _call("the RNN with initial_state=[h0]", rnn, x, initial_state=[h0])
-    if not isinstance(result, (list, tuple)) or len(result) != 2:
-        fail("with return_state=True the RNN should return [outputs, h(T)]: the cell must return "
-             "(h, [h]), the output and the list of new states.")
-    out, h_last = result
-    expected, expected_last = _tanh_rnn_np(x.astype(np.float64), W_e, W_h, b, h0.astype(np.float64))
-    out = to_numpy(out, "the RNN's outputs")
-    if out.shape != expected.shape:
-        fail(f"the outputs have shape {out.shape}; expected (batch, steps, units) = {expected.shape}.")
-    if not np.allclose(out, expected, atol=OUTPUT_ATOL * 10):
-        hint = _diagnose_cell(out, x.astype(np.float64), W_e, W_h, b, h0.astype(np.float64))
-        if hint is None and np.allclose(out, _tanh_rnn_np(x.astype(np.float64), W_e, W_h, b)[0], atol=1e-4):
-            hint = "the initial state is ignored: h(1) must use the h(0) that arrives in `states`, not zeros."
-        worst = float(np.max(np.abs(out - expected)))
-        fail(f"h(t) differs from tanh(h(t-1) W_h + e(t) W_e + b) by up to {worst:.3g}. "
-             + (hint or "Check each term: h(t-1) comes from states[0], e(t) is the cell's input."))
-    expect_close(h_last, expected_last, what="the final state h(T)", atol=OUTPUT_ATOL * 10,
-                 hint="return the new state as [h]: `return h, [h]`.")
-    # The swapped-weights mistake only shows numerically when W_e and W_h have the same shape.
-    x_sq = rng.normal(size=(batch, steps, units)).astype("float32")
-    with guard("the RNN on inputs with input_dim == units"):
-        square = cell_class(units)
-        rnn_sq = keras.layers.RNN(square, return_sequences=True, unroll=_UNROLL())
-        rnn_sq(x_sq)
-    Ws = {"W_e": rng.normal(scale=0.6, size=(units, units)), "W_h": rng.normal(scale=0.6, size=(units, units)),
-          "b": rng.normal(scale=0.5, size=(units,))}
-    _call("setting W_e, W_h and b to test values", transplant.set_lecture_weights, square, Ws)
-    out_sq = to_numpy(_call("the RNN on inputs with input_dim == units", rnn_sq, x_sq), "the RNN's outputs")
-    ref_sq = _tanh_rnn_np(x_sq.astype(np.float64), Ws["W_e"], Ws["W_h"], Ws["b"])[0]
-    if not np.allclose(out_sq, ref_sq, atol=OUTPUT_ATOL * 10):
-        hint = _diagnose_cell(out_sq, x_sq.astype(np.float64), Ws["W_e"], Ws["W_h"], Ws["b"], None)
-        fail("with input_dim == units, h(t) differs from tanh(h(t-1) W_h + e(t) W_e + b). "
-             + (hint or "Check which matrix multiplies which vector."))
-
-    # Against keras.layers.SimpleRNN after the weights are copied across.
-    for kwargs in ({"return_sequences": True, "return_state": True},
-                   {"return_sequences": True, "return_state": True, "go_backwards": True},
-                   {"return_sequences": False}):
-        ref_layer = keras.layers.SimpleRNN(units, unroll=_UNROLL(), **kwargs)
-        ref = ref_layer(x)
-        ref_layer.cell.bias.assign(rng.normal(scale=0.5, size=(units,)).astype("float32"))
-        ref = ref_layer(x)
-        with guard(f"keras.layers.RNN({name}({units}), {kwargs})"):
-            mine_layer = keras.layers.RNN(cell_class(units), unroll=_UNROLL(), **kwargs)
-            mine_layer(x)
-        _call("copying keras.layers.SimpleRNN's weights into your cell", transplant.copy_weights, ref_layer, mine_layer)
-        mine = _call(f"keras.layers.RNN({name}({units}), {kwargs})", mine_layer, x)
-        ref = ref if isinstance(ref, (list, tuple)) else [ref]
-        mine = mine if isinstance(mine, (list, tuple)) else [mine]
-        if len(mine) != len(ref):
-            fail(f"with {kwargs} keras.layers.SimpleRNN returns {len(ref)} tensors, yours {len(mine)}.")
-        for i, (r, m) in enumerate(zip(ref, mine)):
-            expect_close(m, r, what=f"RNN({kwargs}) {'outputs' if i == 0 else 'final state'} vs keras.layers.SimpleRNN",
-                         atol=OUTPUT_ATOL, rtol=0,
-                         hint="your cell must compute exactly what SimpleRNNCell computes with the same weights "
-                              "(kernel = W_e, recurrent_kernel = W_h, bias = b).")
-
-    # Gradients: one SGD step with learning rate 1 moves every weight by -dJ/dW.
-    y = rng.normal(size=(batch, steps, units)).astype("float32")
-    ref_model = keras.Sequential([keras.Input((steps, input_dim)), keras.layers.SimpleRNN(units, return_sequences=True, unroll=_UNROLL())])
-    ref_model.layers[0].cell.bias.assign(rng.normal(scale=0.5, size=(units,)).astype("float32"))
-    with guard(f"keras.Sequential([keras.Input((steps, input_dim)), keras.layers.RNN({name}({units}))])"):
-        mine_model = keras.Sequential([keras.Input((steps, input_dim)),
-                                       keras.layers.RNN(cell_class(units), return_sequences=True, unroll=_UNROLL())])
-    _call("copying keras.layers.SimpleRNN's weights into your cell", transplant.copy_weights, ref_model.layers[0],
-          mine_model.layers[0])
-    ref_deltas = dict(zip(["W_e", "W_h", "b"], _sgd_step_deltas(ref_model, x, y)))
-    mine_cell = mine_model.layers[0].cell
-    order = [id(v) for v in mine_model.trainable_weights]
-    deltas = _call("a training step on your cell", _sgd_step_deltas, mine_model, x, y)
-    for wname in ("W_e", "W_h", "b"):
-        if id(_weight(mine_cell, wname)) not in order:
-            fail(f"{wname} is not trainable, so training would never change it. Create it with "
-                 f"self.add_weight(..., name={wname!r}) and the default trainable=True.")
-        expect_close(deltas[order.index(id(_weight(mine_cell, wname)))], ref_deltas[wname],
-                     what=f"the gradient dJ/d{wname}", atol=GRAD_ATOL, rtol=0,
-                     hint="the forward pass matches, so the gradient should too: build h(t) only from keras.ops "
-                          "on the cell's own weights (no constants copied out of the weights).")
-
-    # Save and load a model that uses the cell.
-    with guard(f"keras.Sequential([keras.Input((None, input_dim)), keras.layers.RNN({name}({units}))])"):
-        model = keras.Sequential([keras.Input((None, input_dim)), keras.layers.RNN(cell_class(units), return_sequences=True)])
-    before = to_numpy(_call("model.predict (compiled) with your cell", model.predict, x, verbose=0), "model.predict")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "elman.keras")
-        _call("model.save", model.save, path)
-        loaded = _call("keras.saving.load_model", keras.saving.load_model, path)
-    loaded_cell = getattr(loaded.layers[0], "cell", None) if getattr(loaded, "layers", None) else None
-    if not isinstance(loaded_cell, cell_class):
-        fail(f"the loaded model's cell is a {type(loaded_cell).__name__}, not your {name}.")
-    expect_close(_call("the loaded model's predict", loaded.predict, x, verbose=0), before,
-                 what="outputs after save and load", atol=OUTPUT_ATOL,
-                 hint="get_config must return everything __init__ needs, and the weights must be created in build().")
-    passed(f"{name}: h(t) = tanh(W_h h(t-1) + W_e e(t) + b) matches keras.layers.SimpleRNN (outputs, states, "
-           f"go_backwards; within {OUTPUT_ATOL:g}) and its gradients (within {GRAD_ATOL:g}); it saves and loads.")
+    check_cell(elman_spec(cell_class))
+    passed(f"{getattr(cell_class, '__name__', 'your cell')}: h(t) = tanh(W_h h(t-1) + W_e e(t) + b) matches "
+           f"keras.layers.SimpleRNN (outputs, states, go_backwards; within {OUTPUT_ATOL:g}) and its gradients "
+           f"(within {GRAD_ATOL:g}); it saves and loads.")
 
 
 # ------------------------------------------------------------ 2.2 the model
