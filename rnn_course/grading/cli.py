@@ -86,8 +86,27 @@ def register_cli(subparsers) -> None:
                    help="environment variable for the kernel, e.g. RNN_COURSE_FAST=0 (repeatable)")
     p.add_argument("--executed", metavar="DIR", help="save each restored, executed notebook here")
     p.add_argument("--quiet", action="store_true", help="one line per submission")
+    p.add_argument("--no-bar", action="store_true",
+                   help="no progress bar (by default a batch shows one, with the ETA, on stderr when it is "
+                        "a terminal; the per-submission lines are printed either way)")
     _limits(p)
     p.set_defaults(func=_guarded(_grade))
+
+    p = subparsers.add_parser(
+        "report", help="a class report (HTML + JSON) from grades.csv files: scores, mistakes, problems, time",
+        description="Aggregate grades.csv files written by `rnn-course grade --out` into one self-contained HTML "
+                    "page and a JSON file of the same numbers. See docs/grading.md.")
+    p.add_argument("grades", nargs="+", metavar="grades.csv")
+    p.add_argument("-o", "--out", required=True, metavar="report.html",
+                   help="the HTML page to write; the JSON goes beside it (report.json)")
+    p.add_argument("--executed", metavar="DIR",
+                   help="the --executed folder of the batch, to show an excerpt of an answer per mistake")
+    p.add_argument("--anonymise", "--anonymize", action="store_true",
+                   help="show students as keyed pseudonyms (HMAC) everywhere; needs --key-file")
+    p.add_argument("--key-file", metavar="K", help="the secret key for --anonymise (created if missing)")
+    p.add_argument("--solutions", metavar="DIR",
+                   help="where the sources are (pass rates for grades.csv files written by older graders)")
+    p.set_defaults(func=_guarded(_report))
 
     p = subparsers.add_parser(
         "gradescope-zip", help="build a Gradescope autograder zip for one notebook",
@@ -140,8 +159,8 @@ def _grade(args) -> int:
 
             write_csv(results, args.out)
     else:
-        results = grade_many(paths, args.out, jobs=args.jobs, progress=print, executed_dir=args.executed,
-                             **kwargs)
+        results = grade_many(paths, args.out, jobs=args.jobs, progress=lambda line: print(line, flush=True),
+                             executed_dir=args.executed, progress_bar=False if args.no_bar else None, **kwargs)
     if len(results) == 1:
         print(results[0].one_line() if args.quiet else results[0].summary())
         if args.executed and results[0].notebook is not None:
@@ -161,6 +180,21 @@ def _grade(args) -> int:
               f"{sum(r.status == 'error' for r in results)} failed; "
               f"{sum(r.elapsed for r in results):.0f} s of grading")
     return 1 if any(r.status == "error" for r in results) else 0
+
+
+def _report(args) -> int:
+    from rnn_course.grading.report import build_report
+
+    created = bool(args.anonymise and args.key_file and not Path(args.key_file).exists())
+    html_path, json_path, data = build_report(args.grades, args.out, executed=args.executed,
+                                              key_file=args.key_file, anonymise=args.anonymise,
+                                              solutions_dir=args.solutions)
+    if created:
+        print(f"created the secret key {args.key_file}: keep it (and keep it private) to get the same "
+              "pseudonyms next time")
+    print(f"wrote {html_path} and {json_path} ({data['submissions']} submission(s), "
+          f"{len(data['notebooks'])} notebook section(s), {len(data['problems'])} problem(s) listed)")
+    return 0
 
 
 def _gradescope_zip(args) -> int:

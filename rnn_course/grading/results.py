@@ -70,6 +70,30 @@ RESULTS_SCHEMA = {
 }
 
 _NUMBER = re.compile(r"^q(\d+)(?:_(\d+))?")
+#: How a check gives its hint a stable code: the last line of the `CheckFailed` message ends in
+#: `[mistake: <code>]`, where <code> is letters, digits and `_ - . +` (see `TestResult.mistake`).
+_MISTAKE_MARK = re.compile(r"\[mistake: ([A-Za-z0-9][A-Za-z0-9_.+-]{0,63})\]")
+#: The grader's one-line reason when the answer cell itself failed: "answer cell q1_1: <its problem>".
+_ANSWER_PREFIX = re.compile(r"^answer cell \S+: ")
+_ERROR_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)(?::\s|:?$)")
+#: Exceptions that mean "a check judged the answer wrong", as opposed to code that broke.
+_FAILED_ERRORS = {"CheckFailed", "AssertionError", "rnn_course.checks.CheckFailed"}
+_REASON_CODES = (("kernel died", "kernel-died"), ("wrote to stderr", "wrote-to-stderr"),
+                 ("stopped reporting errors honestly", "untrusted-kernel"),
+                 ("could not re-import the check modules", "checks-not-reloaded"),
+                 ("partial credit", "partial-credit"), ("not a partial score", "invalid-score"),
+                 ("the cell's result", "invalid-score"))
+
+
+def _error_name(line: str) -> str:
+    """`CheckFailed: received ...` -> `CheckFailed`; '' when the line does not start with an exception's name."""
+    m = _ERROR_NAME.match(line.strip())
+    if not m:
+        return ""
+    name = m.group(1)
+    last = name.rsplit(".", 1)[-1]
+    return name if (last.endswith(("Error", "Exception", "Failed", "Interrupt", "Exit", "Warning"))
+                    or last in ("StopIteration",)) else ""
 
 
 def _fmt(x: float) -> str:
@@ -112,6 +136,75 @@ class TestResult:
     def status(self) -> str:
         """`passed` if the cell earned all its points, else `failed`."""
         return "passed" if self.max_score > 0 and self.score >= self.max_score else "failed"
+
+    def _core_reason(self) -> str:
+        """The one-line reason, without the grader's "answer cell …: " prefix."""
+        line = self.reason or (self.output.strip().splitlines() or [""])[-1]
+        return _ANSWER_PREFIX.sub("", line.strip())
+
+    @property
+    def verdict(self) -> str:
+        """What happened to this test cell, for the class report (`rnn-course report`).
+
+        One of `passed` (all its points), `partial` (some), `failed` (a check or
+        assertion found the answer wrong, the cell wrote to stderr, or its result
+        was not a valid score), `error` (another exception, in the test or in the
+        answer it tests, such as `NotImplementedError` for an unanswered exercise;
+        or the kernel died), `timeout` (the cell or its answer ran past a time
+        limit) or `not run` (never reached: the submission was rejected, the total
+        time limit was reached, the kernel could not be recovered). Read from
+        `score`, `reason` and `output`.
+        """
+        if self.max_score > 0 and self.score >= self.max_score:
+            return "passed"
+        if self.score > 0:
+            return "partial"
+        core = self._core_reason()
+        if core.startswith("not run"):
+            return "not run"
+        if core.startswith(("timed out", "stopped: the total time limit")):
+            return "timeout"
+        name = _error_name(core)
+        if name in _FAILED_ERRORS or (not name and core.startswith(("0 points", "partial credit"))):
+            return "failed"
+        return "error"
+
+    @property
+    def mistake(self) -> str:
+        """A stable code for why this test cell lost points ('' when it passed), to count across a class.
+
+        `<number>/<code>`, where `<number>` is the exercise (`2.1`, else the
+        grade_id) and `<code>` is, in this order:
+
+        - the code a check gave its hint: a `CheckFailed` whose message ends in
+          `[mistake: W_h-W_e-swapped]` gives `2.1/W_h-W_e-swapped`;
+        - `hidden-test-failed` when the visible checks passed and a hidden test's
+          bare `assert` failed;
+        - the exception's name (`2.1/CheckFailed`, `2.1/NotImplementedError`,
+          `2.1/NameError`), the answer cell's when the answer itself failed;
+        - `timeout`, `not-run`, `kernel-died`, `wrote-to-stderr`, `partial-credit`,
+          `invalid-score`, `untrusted-kernel` or `checks-not-reloaded` otherwise.
+        """
+        verdict = self.verdict
+        if verdict == "passed":
+            return ""
+        number = self.number or self.grade_id
+        text = "\n".join(x for x in (self.reason, self.output) if x)
+        marked = _MISTAKE_MARK.findall(text)
+        if marked:
+            return f"{number}/{marked[-1]}"
+        core = self._core_reason()
+        name = _error_name(core)
+        if self.hidden and self.public_passed and name == "AssertionError":
+            return f"{number}/hidden-test-failed"
+        if verdict in ("timeout", "not run"):
+            return f"{number}/{verdict.replace(' ', '-')}"
+        if name:
+            return f"{number}/{name.rsplit('.', 1)[-1]}"
+        for start, code in _REASON_CODES:
+            if start in core:
+                return f"{number}/{code}"
+        return f"{number}/{verdict}"
 
     @property
     def number(self) -> str | None:
