@@ -47,6 +47,10 @@ TRICKS = {
     "ast-transformer": "import ast\nfrom IPython import get_ipython\nclass _Strip(ast.NodeTransformer):\n"
                        "    def visit_Assert(self, node):\n        return ast.Pass()\n"
                        "get_ipython().ast_transformers.append(_Strip())\n",
+    # 5/10: a timer's handler re-patches abs() every 5 ms, between the grader's reset and the test
+    "signal-timer": "import builtins, signal\n_fake = lambda x: 0\n"
+                    "signal.signal(signal.SIGALRM, lambda *a: setattr(builtins, 'abs', _fake))\n"
+                    "signal.setitimer(signal.ITIMER_REAL, 0.005, 0.005)\n",
     # 0/10 already (the reply still says error), but the kernel's error messages are gone
     "custom-exc": "from IPython import get_ipython\n"
                   "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)\n",
@@ -59,6 +63,7 @@ FLAGGED = {
     "event-callback": "registers an IPython event callback",
     "ast-transformer": "changes get_ipython().ast_transformers",
     "custom-exc": "installs a custom exception handler (set_custom_exc",
+    "signal-timer": "installs a signal handler",
 }
 #: Ordinary IPython use: must not trip the restore, the proof or the audit.
 LEGIT = {

@@ -11,7 +11,8 @@ catch every spelling of that, so the grader adds two behaviours:
    first cell whose text comes from the submission. It records the functions,
    classes and submodules of the modules the tests rely on (see
    `relied_on_modules`), IPython's and ipykernel's classes and the shell's
-   error-reporting and cell-transforming machinery, and `sys`'s hooks. Before
+   error-reporting and cell-transforming machinery, `sys`'s hooks, the signal
+   handlers and interval timers, and `gc.callbacks`. Before
    every test cell, the reset cell puts all of it back (`restore_source`).
 2. **Proof of honest reporting.** The reset cell then ends by raising a
    deliberate error that carries a random token. It must come back as an error
@@ -130,8 +131,10 @@ def relied_on_modules(instructor_sources: list[str], check_files: list[str | Pat
 def _kernel_guard(token, modules, core, guard_name, trusted_roots):  # runs inside the kernel
     """Takes the snapshot in the kernel; returns the guard module holding `restore()`."""
     import builtins
+    import gc
     import importlib
     import importlib.util
+    import signal
     import sys
     import types
 
@@ -261,8 +264,20 @@ def _kernel_guard(token, modules, core, guard_name, trusted_roots):  # runs insi
         event_lists = [(v, v.copy()) for v in callbacks.values() if isinstance_(v, list_)]
     sys_hooks = {n: getattr_(sys, n) for n in ("excepthook", "displayhook", "stdout", "stderr", "breakpointhook",
                                                "unraisablehook") if hasattr_(sys, n)}
-    trace, profile = sys.gettrace(), sys.getprofile()
-    settrace, setprofile = sys.settrace, sys.setprofile
+    gettrace, getprofile, settrace, setprofile = sys.gettrace, sys.getprofile, sys.settrace, sys.setprofile
+    trace, profile = gettrace(), getprofile()
+    # Signal handlers and interval timers (a timer's handler could re-patch during a test), gc callbacks.
+    getsignal, setsignal, getitimer, setitimer = signal.getsignal, signal.signal, signal.getitimer, signal.setitimer
+    handlers = {}
+    for number in signal.valid_signals():
+        try:
+            handler = getsignal(number)
+        except (ValueError, OSError):
+            continue
+        if handler is not None:
+            handlers[number] = handler
+    timers = {t: getitimer(t) for t in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)}
+    gc_callbacks, gc_callbacks_then = gc.callbacks, list_(gc.callbacks)
 
     def restore():
         """Puts back everything in the snapshot; returns a list of what could not be restored."""
@@ -334,10 +349,22 @@ def _kernel_guard(token, modules, core, guard_name, trusted_roots):  # runs insi
                     setattr_(sys, n, v)
                 except Exception as err:
                     problems.append(f"sys.{n}: {err!r}")
-        if sys.gettrace() is not trace:
+        if gettrace() is not trace:
             settrace(trace)
-        if sys.getprofile() is not profile:
+        if getprofile() is not profile:
             setprofile(profile)
+        try:
+            for timer, then in timers.items():
+                if then == (0.0, 0.0) and getitimer(timer) != then:
+                    setitimer(timer, 0)
+            for number, handler in handlers.items():
+                if getsignal(number) is not handler:
+                    setsignal(number, handler)
+        except Exception as err:
+            problems.append(f"signal handlers: {err!r}")
+        if len(gc_callbacks) != len(gc_callbacks_then) or any(a is not b for a, b in zip(gc_callbacks,
+                                                                                         gc_callbacks_then)):
+            gc_callbacks[:] = gc_callbacks_then
         return problems
 
     guard = module_type(guard_name)
