@@ -242,7 +242,9 @@ class GradeResult:
         tests: one `TestResult` per test cell, in notebook order.
         notes: what the grader changed or noticed (restored cells, upgrades).
         events: what happened to the kernel (deaths, restarts, timeouts).
-        flags: code that could tamper with grading, for review (no effect on the score).
+        flags: what needs a person to look, for review. A flag from reading the code never changes
+            the score; a kernel that failed the proof that it still reports errors honestly scores
+            the test cells from there on 0 and is flagged too (docs/grading.md, "Kernel integrity").
         rejected: why the submission was not run (score 0), or None.
         error: why grading failed for a reason that is not the student's (a
             missing source, a kernel that cannot start), or None.
