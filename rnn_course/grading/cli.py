@@ -35,6 +35,16 @@ def _positive(kind):
     return parse
 
 
+def _share(text: str):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"got {text!r}; expected a share between 0 and 1, like 0.6") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"got {text!r}; expected a share between 0 and 1, like 0.6")
+    return value
+
+
 def _memory(text: str):
     try:
         value = int(text)
@@ -107,6 +117,21 @@ def register_cli(subparsers) -> None:
     p.add_argument("--solutions", metavar="DIR",
                    help="where the sources are (pass rates for grades.csv files written by older graders)")
     p.set_defaults(func=_guarded(_report))
+
+    p = subparsers.add_parser(
+        "similarity", help="pairs of submissions whose own code is alike (copydetect): leads for a human",
+        description="Compare what students wrote (answer cells and added cells, the instructor's starter code "
+                    "removed) and list the most similar pairs with their matching lines side by side. "
+                    "Similarity is a lead for a human, not a verdict. See docs/grading.md.")
+    p.add_argument("submissions", nargs="+", metavar="SUBMISSION.ipynb")
+    p.add_argument("--source", help="the instructor notebook (default: found in solutions/ by file name)")
+    p.add_argument("--solutions", metavar="DIR", help="where to look for sources (default: ./solutions)")
+    p.add_argument("--threshold", type=_share, default=None, metavar="S",
+                   help="report pairs whose similarity (the smaller side's share) is at least S, 0..1 "
+                        "(default 0.6)")
+    p.add_argument("--top", type=int, default=20, metavar="N", help="show the N most similar pairs (0: all)")
+    p.add_argument("--json", metavar="pairs.json", help="also write every pair, with its matching lines, as JSON")
+    p.set_defaults(func=_guarded(_similarity))
 
     p = subparsers.add_parser(
         "gradescope-zip", help="build a Gradescope autograder zip for one notebook",
@@ -194,6 +219,25 @@ def _report(args) -> int:
               "pseudonyms next time")
     print(f"wrote {html_path} and {json_path} ({data['submissions']} submission(s), "
           f"{len(data['notebooks'])} notebook section(s), {len(data['problems'])} problem(s) listed)")
+    return 0
+
+
+def _similarity(args) -> int:
+    from rnn_course.grading import similarity as S
+
+    if args.source and not Path(args.source).is_file():
+        raise GradingError(f"--source {args.source} does not exist; expected an instructor notebook.")
+    threshold = S.DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    pairs, skipped = S.similarity_report(args.submissions, source_path=args.source, solutions_dir=args.solutions,
+                                         threshold=threshold)
+    compared = len(args.submissions) - len(skipped)
+    print(S.format_pairs(pairs, top=args.top or None))
+    print(f"{compared} submission(s) compared, {len(pairs)} pair(s) at or above {threshold:.0%}.")
+    for c in skipped:
+        print(f"not compared: {c.submission}: {c.skipped}")
+    if args.json:
+        S.write_json(args.json, S.pairs_json(pairs, skipped, threshold))
+        print(f"wrote {args.json}")
     return 0
 
 
