@@ -124,7 +124,9 @@ def test_setup_cell_in_a_kernel_writes_nothing_to_stderr(tmp_path, monkeypatch):
         "m.compile('adam', 'mse')\nm.fit(np.ones((8, 4)), np.ones((8, 2)), epochs=1, verbose=0)\n"
         "from rnn_course import quiet_imports\n"
         "for n in quiet_imports.notices():\n    print(n.summary())\n    print(n.text)",
-        "import os\nos.write(2, b'control: this kernel shows what is written to fd 2\\n')",
+        # ipykernel forwards fd 2 from a watcher thread: give it time before the cell ends (seen lost under load)
+        "import os, sys, time\nos.write(2, b'control: this kernel shows what is written to fd 2\\n')\n"
+        "time.sleep(1.0)\nsys.stderr.flush()",
         "print('done')",
     ]
     path = tmp_path / "setup.ipynb"
