@@ -292,8 +292,8 @@ def train_steps(model, batches, steps: int, *, verbose: bool = True) -> StepLog:
     if losses and not math.isfinite(losses[-1]):
         log.stopped_at = len(losses) - 1
         if verbose:
-            print(f"stopped at step {log.stopped_at}: the loss is {losses[-1]} (gradient norm before it: "
-                  f"{norms[-2] if len(norms) > 1 else float('nan'):.3g}); every later step would be NaN.")
+            before = f" (the global gradient norm of step {log.stopped_at - 1} was {norms[-2]:.3g})" if len(norms) > 1 else ""
+            print(f"stopped at step {log.stopped_at}: the loss is {losses[-1]}{before}; every later step would be NaN.")
     return log
 
 

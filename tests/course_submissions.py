@@ -23,6 +23,12 @@ WRONG = {
         "q2_5_perplexity",
         "def perplexity(targets, logits, mask=None):  # base 2: wrong, the loss is in nats\n"
         "    return float(ops.convert_to_numpy(ops.power(2.0, sequence_cross_entropy(targets, logits, mask))))\n"),
+    "03_vanishing_exploding_gradients": (
+        "q3_3_clip_by_global_norm",
+        "def clip_by_global_norm(grads, threshold):  # each tensor by its own norm: wrong, the rule is global\n"
+        "    grads = [ops.convert_to_tensor(g) for g in grads]\n"
+        "    norm = float(ops.sqrt(sum(ops.sum(ops.square(g)) for g in grads)))\n"
+        "    return [g * threshold / ops.maximum(ops.sqrt(ops.sum(ops.square(g))), threshold) for g in grads], norm\n"),
 }
 
 #: Added right after the setup cell of a tampered submission: every public check becomes a

@@ -23,6 +23,7 @@ exception" copy (see `CheckFailed._render_traceback_`).
 |--------------------------------|----------|
 | `rnn_course.checks.ngram_lm`   | 01 n-gram language models |
 | `rnn_course.checks.rnn_lm`     | 02 RNN language models |
+| `rnn_course.checks.gradients`  | 03 vanishing and exploding gradients |
 """
 
 from __future__ import annotations
