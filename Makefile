@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: lab test test-tf test-jax setup notebooks check-notebooks solutions-outputs clean
+.PHONY: lab test test-tf test-jax test-colab setup notebooks check-notebooks solutions-outputs clean
 
 setup: $(STAMP)
 
@@ -48,6 +48,22 @@ test-tf: setup $(MATHJAX_STAMP)
 
 test-jax: setup $(MATHJAX_STAMP)
 	KERAS_BACKEND=jax RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) -m "not notebook and not grading" tests
+
+# Colab, simulated (not part of `make test`: the venv downloads about 600 MB). A fresh venv with
+# what Colab ships and not the course (TensorFlow 2.19 and an older Keras, so the setup cell must
+# upgrade it), `google.colab` faked, then every student notebook generated for a local wheel of
+# this checkout and run top to bottom in FAST mode with nbgrader absent (tests/test_colab.py).
+COLAB_VENV  := build/colab/venv
+COLAB_KERAS := 3.10.0
+$(COLAB_VENV)/.installed:
+	rm -rf $(COLAB_VENV) && $(PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_VENV)/bin/python -m pip install -q --upgrade pip
+	$(COLAB_VENV)/bin/python -m pip install -q "tensorflow-cpu==2.19.*" "keras==$(COLAB_KERAS)" matplotlib tqdm ipykernel
+	touch $@
+
+test-colab: setup $(COLAB_VENV)/.installed
+	KERAS_BACKEND=tensorflow RNN_COURSE_COLAB_VENV=$(COLAB_VENV) RNN_COURSE_COLAB_KERAS=$(COLAB_KERAS) \
+	  $(PYTEST) -s -q tests/test_colab.py -k simulated
 
 # Instructor commands
 notebooks: setup                 ## regenerate notebooks/ from solutions/

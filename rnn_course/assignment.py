@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 
 from rnn_course.errors import NotebookFormatError
-from rnn_course.notebook import SETUP_CELL
+from rnn_course import notebook as _notebook
 
 NB_VERSION = 4
 GRADE_ID = re.compile(r"^[a-z0-9][a-z0-9_]*$")
@@ -83,8 +83,10 @@ def validate_source(nb, name: str = "notebook") -> None:
         fail(f"nbgrader metadata is invalid: {str(err).splitlines()[0]}")
 
     first = nb.cells[0]
-    if first.cell_type != "code" or first.source != SETUP_CELL or not _meta(first).get("locked"):
-        fail("cell 0 must be the locked setup cell, verbatim from rnn_course.notebook.SETUP_CELL.")
+    if (first.cell_type != "code" or not _meta(first).get("locked")
+            or (_notebook.setup_cell_source(first.source) is None and first.source != _notebook.LEGACY_SETUP_CELL)):
+        fail("cell 0 must be the locked setup cell, rnn_course.notebook.setup_cell() verbatim (`rnn-course assign` "
+             "writes it from course.toml).")
 
     ids = {}
     for i, cell in enumerate(nb.cells):
@@ -300,20 +302,93 @@ def _dumps(nb) -> str:
     return nbformat.writes(nb) + "\n"
 
 
+# ------------------------------------------------------------------ cells written from course.toml
+def sync_setup(nb, settings, notebook: str) -> list[str]:
+    """Writes the cells that `course.toml` decides into an instructor notebook, in place.
+
+    Cell 0 becomes `setup_cell(settings.install)`; the markdown cell right after it, tagged
+    `colab-link`, holds the "Open in Colab" link of `notebooks/<notebook>` (it is added when a
+    repository is configured and removed when none is). Outputs and ids of existing cells are kept.
+
+    Args:
+        nb: the instructor notebook (cell 0 must already be a setup cell, see `validate_source`).
+        settings: `rnn_course.notebook.ColabSettings` (from `load_settings`).
+        notebook: the notebook's file name, e.g. `01_ngram_language_models.ipynb`.
+
+    Returns:
+        What changed (`["setup cell", "Colab link"]`), empty if the notebook was already current.
+    """
+    changed = []
+    cell = _notebook.setup_cell(settings.install)
+    if nb.cells[0].source != cell:
+        nb.cells[0].source = cell
+        changed.append("setup cell")
+    links = [i for i, c in enumerate(nb.cells) if _notebook.COLAB_LINK_TAG in c.metadata.get("tags", [])]
+    text = settings.link_cell(notebook)
+    if text and links == [1] and nb.cells[1].cell_type == "markdown":
+        if nb.cells[1].source != text:
+            nb.cells[1].source = text
+            changed.append("Colab link")
+        return changed
+    for i in reversed(links):
+        del nb.cells[i]
+    if text:
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell(text, metadata={"tags": [_notebook.COLAB_LINK_TAG]}))
+    if links or text:
+        changed.append("Colab link")
+    return changed
+
+
+#: The README table that lists the notebooks; its last column holds the "Open in Colab" links.
+README_TABLE_HEADER = "| nb | topic | status | Colab |"
+
+
+def sync_readme(text: str, settings, student_notebooks: list[str]) -> str:
+    """`text` (README.md) with the Colab column of its notebook table written from `settings`.
+
+    A row `| NN | ... |` gets `[Open in Colab](...)` when `notebooks/NN_*.ipynb` exists and a
+    repository is configured, else `–`. Text without the table comes back unchanged.
+    """
+    lines = text.split("\n")
+    try:
+        start = lines.index(README_TABLE_HEADER)
+    except ValueError:
+        return text
+    by_number = {name[:2]: name for name in student_notebooks}
+    columns = README_TABLE_HEADER.count("|")
+    for i in range(start + 2, len(lines)):
+        number = re.match(r"\| (\d\d) \|", lines[i])
+        if not number or lines[i].count("|") not in (columns - 1, columns):
+            break
+        if lines[i].count("|") == columns - 1:  # a row written without the Colab column
+            lines[i] += " – |"
+        url = settings.colab_url(by_number[number[1]]) if number[1] in by_number else ""
+        lines[i] = lines[i][:lines[i].rstrip(" |").rindex("|")] + f"| {f'[Open in Colab]({url})' if url else '–'} |"
+    return "\n".join(lines)
+
+
 @dataclasses.dataclass
 class AssignReport:
     written: list[str]
     stale: list[str]
     leaked: list[str]
     orphans: list[str]
+    #: Solutions (and README.md) whose cells written from course.toml are not current (a failure).
+    unsynced: list[str] = dataclasses.field(default_factory=list)
+    #: Solutions that still have the setup cell from before course.toml (tolerated while all have it).
+    legacy: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.stale or self.leaked or self.orphans)
+        return not (self.stale or self.leaked or self.orphans or self.unsynced)
 
 
 def assign(root: Path | None = None, *, check: bool = False, names: list[str] | None = None) -> AssignReport:
     """Generates `notebooks/` from `solutions/` (or, with `check=True`, verifies it).
+
+    First it writes what `course.toml` decides into the solutions (`sync_setup`: the setup cell
+    with its install source, the "Open in Colab" link cell) and into README.md's notebook table
+    (`sync_readme`); with `check=True` it reports those that are not current instead.
 
     Args:
         root: the repository root (found from the cwd by default).
@@ -321,14 +396,30 @@ def assign(root: Path | None = None, *, check: bool = False, names: list[str] | 
         names: restrict to these notebook file names.
     """
     root = repo_root(root)
+    settings = _notebook.load_settings(root)
     sources = sorted((root / "solutions").glob("*.ipynb"))
+    every_source = sources
     if names:
         sources = [p for p in sources if p.name in names or p.stem in names]
     out_dir = root / "notebooks"
     report = AssignReport([], [], [], [])
+    # Until `assign` has written course.toml's setup cell into the solutions once, they all hold the
+    # old cell: `--check` says so without failing. One migrated solution ends that tolerance.
+    firsts = [read_notebook(p).cells[:1] for p in every_source]
+    all_legacy = all(first and first[0].source == _notebook.LEGACY_SETUP_CELL for first in firsts)
     for src in sources:
         nb = read_notebook(src)
         validate_source(nb, name=str(src.relative_to(root)))
+        if check:
+            pending = sync_setup(nbformat.from_dict(nbformat.from_dict(nb)), settings, src.name)
+            if pending and all_legacy:
+                report.legacy.append(str(src.relative_to(root)))
+            elif pending:
+                report.unsynced.append(f"{src.relative_to(root)}: its {' and '.join(pending)} "
+                                       f"{'is' if len(pending) == 1 else 'are'} not what {_notebook.CONFIG_FILE} gives")
+        elif sync_setup(nb, settings, src.name):
+            src.write_text(_dumps(nb))
+            report.written.append(str(src.relative_to(root)))
         student = generate_student_notebook(nb)
         target = out_dir / src.name
         text = _dumps(student)
@@ -346,4 +437,13 @@ def assign(root: Path | None = None, *, check: bool = False, names: list[str] | 
         source_names = {p.name for p in sources}
         report.orphans = [f"notebooks/{p.name}" for p in sorted(out_dir.glob("*.ipynb"))
                           if p.name not in source_names]
+    readme = root / "README.md"
+    if readme.exists():
+        text = readme.read_text(encoding="utf-8")
+        synced = sync_readme(text, settings, [p.name for p in every_source])
+        if synced != text and check:
+            report.unsynced.append(f"README.md: its Colab links are not what {_notebook.CONFIG_FILE} gives")
+        elif synced != text:
+            readme.write_text(synced, encoding="utf-8")
+            report.written.append("README.md")
     return report

@@ -1,7 +1,7 @@
 """The `rnn-course` command.
 
     rnn-course doctor            environment, device and data report to paste into a help forum
-    rnn-course assign            regenerate notebooks/ from solutions/
+    rnn-course assign            regenerate notebooks/ from solutions/ (setup cells and Colab links from course.toml)
     rnn-course assign --check    fail if notebooks/ is stale or leaks solutions / hidden tests
     rnn-course run NB --save     execute a notebook (full mode by default), store outputs, print its time
     rnn-course data --verify     check the bundled corpora's sha256
@@ -106,6 +106,11 @@ def _assign(args) -> int:
             print(f"LEAK    {item}")
         for path in report.orphans:
             print(f"ORPHAN  {path}: has no source in solutions/. Fix: delete it or add its solution.")
+        for item in report.unsynced:
+            print(f"STALE   {item}. Fix: run `rnn-course assign`.")
+        for path in report.legacy:
+            print(f"NOTE    {path}: has the setup cell from before course.toml (it installs `rnn-course` from "
+                  "PyPI on Colab). Fix: run `rnn-course assign`.")
         print("notebooks/ is up to date and leaks nothing." if report.ok else "assign --check FAILED")
         return 0 if report.ok else 1
     for path in report.written:

@@ -1,8 +1,10 @@
 """What the first (locked) cell of every course notebook does.
 
-The setup cell is the same text in every notebook (`SETUP_CELL` below; `rnn-course
-assign --check` enforces it). It installs the course on Colab, then calls `setup()`,
-which:
+The setup cell is the same text in every notebook: `setup_cell(install)`, rendered
+from the install source in the course's `course.toml` (`load_settings`); `rnn-course
+assign` writes it into every solution and `rnn-course assign --check` enforces it. On
+Colab it installs the course from that pinned source (then `rnn_course.colab.complete`
+installs what Colab lacks); everywhere it then calls `setup()`, which:
 
 1. keeps library chatter off stderr (nbgrader scores a test cell that writes to
    stderr as 0): TensorFlow's C++ and Python logs, absl, and Python warnings; what
@@ -19,8 +21,10 @@ which:
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
+import re
 import warnings
 
 from rnn_course import device, quiet_imports
@@ -29,8 +33,10 @@ from rnn_course.errors import CourseError
 MODES = ("fast", "full", "gpu")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
-#: The first cell of every notebook in solutions/ (and so in notebooks/), verbatim.
-SETUP_CELL = '''\
+#: The setup cell before issue 15: on Colab it installed `rnn-course` from PyPI, a name that is not
+#: ours. `rnn-course assign` replaces it with `setup_cell(...)`; `rnn_course.assignment` tolerates
+#: it only while no solution has been migrated yet (so the suite stays green until then).
+LEGACY_SETUP_CELL = """\
 # Setup (locked): run this cell first. It installs the course on Colab, picks the Keras
 # backend, seeds everything, keeps library logs off stderr and chooses FAST or full mode.
 import os, sys
@@ -41,7 +47,193 @@ if "google.colab" in sys.modules:
     get_ipython().run_line_magic("pip", "install -q --no-deps " + os.environ.get("RNN_COURSE_PIP", "rnn-course"))
 from rnn_course.notebook import setup
 COURSE = setup(seed=42)  # FAST mode: RNN_COURSE_FAST=1; GPU scale: RNN_COURSE_SCALE=gpu
-FAST = COURSE.fast'''
+FAST = COURSE.fast"""
+
+_SOURCE_SLOT = "<<COURSE_SOURCE>>"
+
+#: The setup cell, with `<<COURSE_SOURCE>>` where `setup_cell()` writes the install source as a
+#: Python string. Only the first step on Colab lives here, because nothing else can run before
+#: the course is installed: pip-install the pinned source without dependencies, or stop with one
+#: line. Everything after that (what Colab lacks or has too old, the one-line report, the restart
+#: notice) is `rnn_course.colab.complete`, from the package just installed at the same pin.
+SETUP_TEMPLATE = f"""\
+# Setup (locked): run this cell first. On Colab it installs the course from the pinned source
+# below and whatever Colab lacks or has too old (Keras >= 3.15; never TensorFlow), in one line.
+# Everywhere it picks the Keras backend, seeds everything, keeps library logs off stderr and
+# chooses FAST or full mode.
+import os, sys
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # "jax" or "torch" also work; set before Keras loads
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")    # TensorFlow's C++ logs would go to stderr
+COURSE_SOURCE = {_SOURCE_SLOT}  # from course.toml, written here by `rnn-course assign`
+if "google.colab" in sys.modules:
+    class SetupStopped(Exception):  # stops "Run all" after the one line printed above, without a traceback
+        def _render_traceback_(self):
+            return []
+    if not COURSE_SOURCE:
+        print("Colab setup: nothing installed: this course has no install source yet. Instructor: set "
+              "[colab] install in course.toml, then run `rnn-course assign`.")
+        raise SetupStopped("no install source")
+    import subprocess
+    _pip = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-input", COURSE_SOURCE],
+                          capture_output=True, text=True)  # pip's own output and warnings stay in _pip
+    if _pip.returncode:
+        _log = _pip.stdout + _pip.stderr
+        if any(s in _log for s in ("resolve host", "name resolution", "Failed to establish", "unreachable")):
+            _why = "no network (this runtime cannot reach the source's host)"
+        elif any(s in _log for s in ("not found", "404", "did not match", "not a tree", "HASHES", "No such")):
+            _why = "the source does not resolve (a wrong address, commit or sha256; instructor: course.toml)"
+        else:
+            _why = "pip says: " + ([s for s in _log.splitlines() if s.strip()] or ["nothing"])[-1].strip()[:200]
+        print(f"Colab setup: nothing installed: could not install the course from {{COURSE_SOURCE}}: {{_why}}. "
+              "pip's output: print(_pip.stderr)")
+        raise SetupStopped(_why)
+    from rnn_course import colab
+    colab.complete(COURSE_SOURCE, _pip)  # installs what Colab lacks or has too old; prints one line
+from rnn_course.notebook import setup
+COURSE = setup(seed=42)  # FAST mode: RNN_COURSE_FAST=1; GPU scale: RNN_COURSE_SCALE=gpu
+FAST = COURSE.fast"""
+
+_GIT_SOURCE = re.compile(r"git\+(https|file)://[^\s@\"'\\#]+@(?P<commit>[0-9a-f]{40})")
+_WHEEL_SOURCE = re.compile(r"(https|file)://[^\s\"'\\#]+\.whl#sha256=[0-9a-f]{64}")
+_GITHUB_REPO = re.compile(r"https://github\.com/(?P<owner>[A-Za-z0-9][A-Za-z0-9-]*)/"
+                          r"(?P<repo>[A-Za-z0-9._-]+?)(?:\.git)?/?")
+_REF = re.compile(r"[A-Za-z0-9._/-]+")
+_PIN_EXAMPLES = ("'git+https://github.com/OWNER/REPO@<40-hex commit>' (`git rev-parse HEAD`) or "
+                 "'https://…/rnn_course-0.1.0-py3-none-any.whl#sha256=<64 hex>' (`sha256sum` of the wheel)")
+
+
+def check_install_source(source: str) -> str:
+    """Checks what the setup cell pip-installs on Colab: a pinned source, never a package name.
+
+    Args:
+        source: `git+https://…@<40-hex commit>` (or `git+file://` for tests), or a wheel URL
+            (`https://` or `file://`) ending in `#sha256=<64 hex>`; `""` means not configured.
+
+    Returns:
+        `source`, unchanged.
+
+    Raises:
+        CourseError: naming what was received and the two accepted forms.
+    """
+    if not isinstance(source, str):
+        raise CourseError(f"course.toml [colab] install must be a string. Received: {source!r}")
+    if source == "" or _GIT_SOURCE.fullmatch(source) or _WHEEL_SOURCE.fullmatch(source):
+        return source
+    if re.search(r"[\s\"'\\]", source):
+        hint = "a URL has no spaces, quotes or backslashes"
+    elif source.startswith("git+") and "@" in source.rsplit("/", 1)[-1]:
+        hint = "a branch or tag moves and a short hash is ambiguous; pin the full 40-hex commit"
+    elif source.startswith("git+"):
+        hint = "it names no commit, so every student would get whatever the branch holds that day"
+    elif ".whl" in source and "#sha256=" not in source:
+        hint = "a wheel URL needs its #sha256=<64 hex> so pip refuses any other file"
+    elif "://" not in source:
+        hint = "a bare package name installs whatever PyPI serves under that name, which may not be ours"
+    else:
+        hint = "it is neither a pinned git URL nor a wheel with its hash"
+    raise CourseError(f"course.toml [colab] install must pin the course: {_PIN_EXAMPLES}; {hint}. "
+                      f"Received: {source!r}")
+
+
+def setup_cell(install: str = "") -> str:
+    """The text of every notebook's first cell, for the install source `install` (see `check_install_source`).
+
+    With `install=""` the cell still works everywhere but on Colab, where it stops with one line
+    telling the instructor what to set.
+
+    Raises:
+        CourseError: if `install` is not a pinned source.
+    """
+    return SETUP_TEMPLATE.replace(_SOURCE_SLOT, json.dumps(check_install_source(install)))
+
+
+def setup_cell_source(text: str) -> str | None:
+    """The install source written in a setup cell's text, or None if `text` is not a setup cell."""
+    head, tail = SETUP_TEMPLATE.split(_SOURCE_SLOT)
+    match = re.fullmatch(re.escape(head) + r'("(?:[^"\\]|\\.)*")' + re.escape(tail), text)
+    if not match:
+        return None
+    try:
+        return json.loads(match.group(1))
+    except ValueError:
+        return None
+
+
+#: The setup cell of a course with no install source yet (on Colab it stops with one line).
+SETUP_CELL = setup_cell("")
+
+
+# ------------------------------------------------------------------ course.toml: the instructor's settings
+CONFIG_FILE = "course.toml"
+COLAB_LINK_TAG = "colab-link"
+
+
+@dataclasses.dataclass(frozen=True)
+class ColabSettings:
+    """The `[colab]` table of `course.toml`, checked.
+
+    Attributes:
+        install: what the setup cell pip-installs on Colab (`check_install_source`), `""` if unset.
+        repository: the course's GitHub repository, `https://github.com/OWNER/REPO`, `""` if unset.
+        ref: the branch, tag or commit whose `notebooks/` the "Open in Colab" links open.
+    """
+
+    install: str = ""
+    repository: str = ""
+    ref: str = "main"
+
+    def __post_init__(self):
+        check_install_source(self.install)
+        if self.repository and not _GITHUB_REPO.fullmatch(self.repository):
+            raise CourseError("course.toml [colab] repository must be a GitHub repository, "
+                              "'https://github.com/OWNER/REPO' (Colab opens notebooks from GitHub). "
+                              f"Received: {self.repository!r}")
+        if not isinstance(self.ref, str) or not _REF.fullmatch(self.ref):
+            raise CourseError("course.toml [colab] ref must be a branch, tag or commit, like 'main'. "
+                              f"Received: {self.ref!r}")
+
+    def colab_url(self, notebook: str) -> str:
+        """`https://colab.research.google.com/github/OWNER/REPO/blob/REF/notebooks/<notebook>` ('' if no repository)."""
+        if not self.repository:
+            return ""
+        m = _GITHUB_REPO.fullmatch(self.repository)
+        return (f"https://colab.research.google.com/github/{m['owner']}/{m['repo']}/blob/{self.ref}/"
+                f"notebooks/{notebook}")
+
+    def link_cell(self, notebook: str) -> str:
+        """The markdown of the cell after the setup cell: the "Open in Colab" link ('' if no repository)."""
+        url = self.colab_url(notebook)
+        if not url:
+            return ""
+        return (f"**[Open in Colab]({url})** · on Colab, run the setup cell above first; for a GPU, choose "
+                "*Runtime → Change runtime type → T4 GPU* before you run it.")
+
+
+def load_settings(root) -> ColabSettings:
+    """The checked `[colab]` settings of the course checkout at `root` (defaults if it has no course.toml).
+
+    Raises:
+        CourseError: unreadable TOML, an unknown key, or a value `ColabSettings` refuses.
+    """
+    from pathlib import Path
+
+    path = Path(root) / CONFIG_FILE
+    if not path.exists():
+        return ColabSettings()
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise CourseError(f"{path}: not valid TOML ({err}).") from None
+    unknown = sorted(set(data) - {"colab"}) + sorted(f"colab.{k}" for k in set(data.get("colab", {}))
+                                                      - {f.name for f in dataclasses.fields(ColabSettings)})
+    if unknown:
+        raise CourseError(f"{path}: unknown setting(s) {', '.join(unknown)}. Expected [colab] with install, "
+                          "repository and ref.")
+    return ColabSettings(**data.get("colab", {}))
 
 
 def mode_from_env(environ=None) -> str:

@@ -96,6 +96,8 @@ def course_copy(tmp_path, repo_root):
     for name in ("solutions", "notebooks"):
         shutil.copytree(repo_root / name, tmp_path / name)
     shutil.copy(repo_root / "pyproject.toml", tmp_path)
+    if (repo_root / "course.toml").exists():  # the setup cells and Colab links are written from it
+        shutil.copy(repo_root / "course.toml", tmp_path)
     return tmp_path
 
 
@@ -224,3 +226,107 @@ def test_public_checks_return_nothing_a_test_cell_could_display():
                         "display it as partial credit"
                 todo += list(ast.iter_child_nodes(node))
     assert found >= 13
+
+
+# ------------------------------------------------------------------ course.toml: setup cells and Colab links
+from rnn_course import notebook  # noqa: E402
+
+_SHA = "0123456789abcdef0123456789abcdef01234567"
+_REPO = "https://github.com/example-org/rnn-course"
+
+
+def _configure(root, install="", repository=""):
+    (root / "course.toml").write_text(f'[colab]\ninstall = "{install}"\nrepository = "{repository}"\n')
+
+
+def _first_cells(path):
+    nb = nbformat.read(str(path), 4)
+    return nb.cells[0].source, nb.cells[1]
+
+
+def test_assign_writes_course_toml_into_every_solution_student_notebook_and_readme(course_copy, repo_root):
+    shutil.copy(repo_root / "README.md", course_copy)
+    install = f"git+{_REPO}@{_SHA}"
+    _configure(course_copy, install, _REPO)
+    assert _assign(course_copy, "--check").returncode == 1
+    run = _assign(course_copy)
+    assert run.returncode == 0, run.stderr
+    assert "wrote README.md" in run.stdout
+    for name in (p.name for p in (course_copy / "solutions").glob("*.ipynb")):
+        for folder in ("solutions", "notebooks"):
+            setup, link = _first_cells(course_copy / folder / name)
+            assert setup == notebook.setup_cell(install), (folder, name)
+            assert link.cell_type == "markdown" and link.metadata["tags"] == ["colab-link"]
+            url = f"https://colab.research.google.com/github/example-org/rnn-course/blob/main/notebooks/{name}"
+            assert f"[Open in Colab]({url})" in link.source
+            assert f"| [Open in Colab]({url}) |" in (course_copy / "README.md").read_text()
+    assert "| 06 | language-model showdown | planned | – |" in (course_copy / "README.md").read_text()
+    check = _assign(course_copy, "--check")
+    assert check.returncode == 0, check.stdout
+    assert _assign(course_copy).stdout.count("wrote solutions/") == 0  # nothing left to change in solutions/
+
+    _configure(course_copy, install)  # no repository any more: the links go, the setup cell stays
+    assert _assign(course_copy).returncode == 0
+    setup, after = _first_cells(course_copy / "notebooks" / "00_setup.ipynb")
+    assert setup == notebook.setup_cell(install) and "colab-link" not in after.metadata.get("tags", [])
+    assert "[Open in Colab]" not in (course_copy / "README.md").read_text()
+
+
+def test_a_stale_setup_cell_fails_the_check_naming_the_fix(course_copy):
+    _configure(course_copy, f"git+{_REPO}@{_SHA}")
+    assert _assign(course_copy).returncode == 0
+    _configure(course_copy, f"git+{_REPO}@{'f' * 40}")  # the instructor pins a newer commit
+    run = _assign(course_copy, "--check")
+    assert run.returncode == 1
+    for name in (p.name for p in (course_copy / "solutions").glob("*.ipynb")):
+        assert (f"STALE   solutions/{name}: its setup cell is not what course.toml gives. "
+                "Fix: run `rnn-course assign`.") in run.stdout
+    assert _assign(course_copy).returncode == 0
+    assert _assign(course_copy, "--check").returncode == 0
+
+
+def test_the_old_setup_cell_is_tolerated_only_until_one_solution_is_migrated(course_copy):
+    for path in (course_copy / "solutions").glob("*.ipynb"):  # every solution as before course.toml
+        nb = nbformat.read(str(path), 4)
+        nb.cells[0].source = notebook.LEGACY_SETUP_CELL
+        nbformat.write(nb, str(path))
+    assert _assign(course_copy).returncode == 0  # notebooks/ from the migrated solutions
+    for path in (course_copy / "solutions").glob("*.ipynb"):
+        assert _first_cells(path)[0] == notebook.setup_cell("")
+    names = sorted(p.name for p in (course_copy / "solutions").glob("*.ipynb"))
+    for name in names:  # back to the old cell everywhere, notebooks/ generated from it
+        nb = nbformat.read(str(course_copy / "solutions" / name), 4)
+        nb.cells[0].source = notebook.LEGACY_SETUP_CELL
+        nbformat.write(nb, str(course_copy / "solutions" / name))
+        (course_copy / "notebooks" / name).write_text(nbformat.writes(assignment.generate_student_notebook(nb)) + "\n")
+    run = _assign(course_copy, "--check")
+    assert run.returncode == 0 and run.stdout.count("NOTE    solutions/") == len(names), run.stdout
+    assert "has the setup cell from before course.toml (it installs `rnn-course` from PyPI on Colab)" in run.stdout
+    assert _assign(course_copy, names[0]).returncode == 0  # one solution migrated: the others are stale now
+    run = _assign(course_copy, "--check")
+    assert run.returncode == 1 and f"STALE   solutions/{names[1]}: its setup cell is not what" in run.stdout
+
+
+def test_validate_source_accepts_any_rendering_and_refuses_an_edited_setup_cell():
+    nb = make_source_nb()
+    nb.cells[0].source = notebook.setup_cell(f"git+{_REPO}@{_SHA}")
+    assignment.validate_source(nb, "fixture.ipynb")
+    nb.cells[0].source = nb.cells[0].source.replace('"tensorflow")', '"jax")')
+    with pytest.raises(NotebookFormatError, match="cell 0 must be the locked setup cell"):
+        assignment.validate_source(nb, "fixture.ipynb")
+
+
+def test_a_bad_course_toml_is_one_line_exit_2(course_copy):
+    _configure(course_copy, "rnn-course")
+    run = _assign(course_copy, "--check")
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
+    assert "must pin the course" in run.stderr and "Received: 'rnn-course'" in run.stderr
+
+
+def test_readme_rows_written_without_the_colab_column_get_it():
+    settings = notebook.ColabSettings(repository=_REPO)
+    text = "x\n| nb | topic | status | Colab |\n|---|---|---|---|\n| 00 | setup | ready |\n| 01 | a | ready | – |\n\ny"
+    out = assignment.sync_readme(text, settings, ["00_setup.ipynb"])
+    assert "| 00 | setup | ready | [Open in Colab](https://colab.research.google.com/github/example-org/" \
+           "rnn-course/blob/main/notebooks/00_setup.ipynb) |" in out
+    assert "| 01 | a | ready | – |" in out and out.startswith("x\n") and out.endswith("\n\ny")

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -61,19 +62,103 @@ def test_setup_cell_runs_quietly_and_seeds(tmp_path):
     assert runs[0].stdout.splitlines()[-1].startswith("fast True")
 
 
-def test_setup_cell_installs_on_colab(tmp_path):
-    """On Colab (google.colab imported) the cell pip-installs keras and the course first."""
-    script = tmp_path / "colab.py"
-    script.write_text(
-        "import sys, types\nsys.modules['google.colab'] = types.ModuleType('google.colab')\n"
-        "calls = []\n"
-        "class _IPython:\n    def run_line_magic(self, name, line):\n        calls.append((name, line))\n"
-        "get_ipython = _IPython\n"
-        + notebook.SETUP_CELL.replace("from rnn_course.notebook import setup", "print(calls); raise SystemExit(0)")
-    )
-    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
-    assert "('pip', \"install -q 'keras>=3.15'\")" in run.stdout
-    assert "install -q --no-deps rnn-course" in run.stdout
+#: A stand-in for pip on the PYTHONPATH of the setup cell's `python -m pip`: it records its
+#: arguments and answers as the FAKE_PIP scenario says (exit status, stdout, stderr).
+_FAKE_PIP = '''import json, os, sys
+with open(os.environ["FAKE_PIP_CALLS"], "a") as f:
+    f.write(json.dumps(sys.argv[1:]) + "\\n")
+scenario = json.loads(os.environ["FAKE_PIP"])
+sys.stdout.write(scenario.get("stdout", ""))
+sys.stderr.write("WARNING: pip's own warning, which the student must not see\\n" + scenario.get("stderr", ""))
+sys.exit(scenario.get("returncode", 0))
+'''
+
+#: Runs a setup cell as IPython does on Colab: google.colab imported; an exception with
+#: `_render_traceback_` shows that (here: on stderr, as STOPPED) instead of a traceback.
+_AS_ON_COLAB = '''import sys, types
+sys.modules["google.colab"] = types.ModuleType("google.colab")
+cell = open(sys.argv[1]).read().replace("from rnn_course.notebook import setup", "raise SystemExit(0)")
+try:
+    exec(compile(cell, "setup cell", "exec"), {"__name__": "__main__"})
+except Exception as err:
+    print("STOPPED", type(err).__name__, err._render_traceback_() if hasattr(err, "_render_traceback_") else "a traceback",
+          file=sys.stderr)
+'''
+
+SOURCE = "git+https://github.com/example-org/rnn-course@" + "0123456789abcdef" * 2 + "01234567"
+
+
+def _setup_on_colab(tmp_path, cell, **scenario):
+    fake = tmp_path / "fake_pip"
+    (fake / "pip").mkdir(parents=True)
+    (fake / "pip" / "__init__.py").write_text("")
+    (fake / "pip" / "__main__.py").write_text(_FAKE_PIP)
+    (tmp_path / "cell.py").write_text(cell)
+    (tmp_path / "as_on_colab.py").write_text(_AS_ON_COLAB)
+    calls = tmp_path / "pip_calls"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake), os.environ.get("PYTHONPATH", "")]),
+           "FAKE_PIP": json.dumps(scenario), "FAKE_PIP_CALLS": str(calls)}
+    run = subprocess.run([sys.executable, str(tmp_path / "as_on_colab.py"), str(tmp_path / "cell.py")], env=env,
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    pip_calls = [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+    return run, pip_calls
+
+
+def test_setup_cell_on_colab_installs_the_pinned_source_without_dependencies(tmp_path):
+    """On Colab the cell pip-installs exactly the configured source, pinned, and never a package name;
+    pip's own warnings stay captured; then one line says what was installed."""
+    run, calls = _setup_on_colab(tmp_path, notebook.setup_cell(SOURCE),
+                                 stdout="Successfully installed rnn-course-0.1.0\n")
+    assert calls[0] == ["install", "--no-deps", "--no-input", SOURCE]
+    assert run.stderr == "", run.stderr
+    assert run.stdout.startswith(f"Colab setup: installed rnn-course {__import__('rnn_course').__version__} ({SOURCE})")
+    assert run.stdout.count("\n") == 1, run.stdout
+
+
+@pytest.mark.parametrize("source, scenario, line", [
+    ("", {}, "Colab setup: nothing installed: this course has no install source yet. Instructor: set [colab] "
+             "install in course.toml, then run `rnn-course assign`."),
+    (SOURCE, {"returncode": 1, "stderr": "  fatal: remote error: upload-pack: not our ref 0123456789abcdef\n"
+                                         "ERROR: Could not find commit; reference is not a tree\n"},
+     f"Colab setup: nothing installed: could not install the course from {SOURCE}: the source does not resolve "
+     "(a wrong address, commit or sha256; instructor: course.toml). pip's output: print(_pip.stderr)"),
+    (SOURCE, {"returncode": 1, "stderr": "fatal: unable to access 'https://github.com/example-org/rnn-course/': "
+                                         "Could not resolve host: github.com\n"},
+     f"Colab setup: nothing installed: could not install the course from {SOURCE}: no network (this runtime cannot "
+     "reach the source's host). pip's output: print(_pip.stderr)"),
+    (SOURCE, {"returncode": 1, "stderr": "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE."},
+     f"Colab setup: nothing installed: could not install the course from {SOURCE}: the source does not resolve"),
+    (SOURCE, {"returncode": 2, "stderr": "ERROR: No space left on device\n"},
+     f"Colab setup: nothing installed: could not install the course from {SOURCE}: pip says: ERROR: No space left "
+     "on device. pip's output: print(_pip.stderr)"),
+])
+def test_setup_cell_on_colab_stops_with_one_line_on_bad_input(tmp_path, source, scenario, line):
+    """No source configured, a source that does not resolve, no network, anything else pip refuses:
+    one line on stdout, then the cell stops without a traceback (and nothing was installed)."""
+    run, calls = _setup_on_colab(tmp_path, notebook.setup_cell(source), **scenario)
+    assert run.stdout.startswith(line) and run.stdout.count("\n") == 1, run.stdout
+    assert run.stderr == "STOPPED SetupStopped []\n", run.stderr
+    assert calls == ([] if not source else [["install", "--no-deps", "--no-input", SOURCE]])
+
+
+def test_setup_cell_stops_in_a_real_kernel_without_a_traceback(tmp_path):
+    """In a Jupyter kernel (Colab's is one) the stop shows no traceback: the error output is empty,
+    and the one line is on stdout."""
+    import nbformat
+
+    from rnn_course import runner
+
+    fake = tmp_path / "colab"
+    fake.mkdir()
+    (fake / "sitecustomize.py").write_text("import sys, types\nsys.modules['google.colab'] = types.ModuleType('x')\n")
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(notebook.setup_cell(""))]), str(path))
+    result = runner.run_notebook(path, mode="fast", cell_timeout=120, allow_errors=True, env={"PYTHONPATH": str(fake)})
+    outputs = result.notebook.cells[0].outputs
+    assert [o.output_type for o in outputs] == ["stream", "error"] and outputs[0].name == "stdout"
+    assert outputs[0].text.startswith("Colab setup: nothing installed: this course has no install source yet.")
+    assert outputs[1].ename == "SetupStopped" and outputs[1].traceback == []  # an error: "Run all" stops here
+    assert result.errors == [(0, "SetupStopped: no install source")]
 
 
 #: Run in the kernel before the setup cell: makes the real TensorFlow write to fd 2 from below
