@@ -53,6 +53,7 @@ _KNOWN_COLUMNS = {"submission", "student", "student_id", "notebook", "score", "m
                   "tests_passed", "seconds", "reason", "notes", "flags"}
 _DETAILS = ("verdict", "mistake", "hint", "seconds")
 VERDICTS = ("passed", "partial", "failed", "error", "timeout", "not run")
+_DOCSTRING = re.compile(r'[ \t]*(?:"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\')[ \t]*\n?')
 #: How many mistakes per exercise the report lists.
 TOP_MISTAKES = 5
 
@@ -279,6 +280,8 @@ def _executed_file(folder: Path, row: Row, single: bool) -> Path | None:
 def answer_excerpt(notebook_path: Path, test_id: str, lines: int = 12) -> str | None:
     """The answer cell that `test_id` tests, in an executed notebook: the last answer cell before it.
 
+    Reads the grader's cell metadata (`rnn_course_grader`: `role`, `grade_id`) or nbgrader's.
+
     Returns its first `lines` lines, or None when the notebook cannot be read or has no such cell.
     """
     try:
@@ -288,10 +291,12 @@ def answer_excerpt(notebook_path: Path, test_id: str, lines: int = 12) -> str | 
         return None
     answer = None
     for cell in cells if isinstance(cells, list) else []:
-        meta = ((cell.get("metadata") or {}).get("nbgrader") or {}) if isinstance(cell, dict) else {}
-        if meta.get("grade_id") == test_id:
+        metadata = (cell.get("metadata") or {}) if isinstance(cell, dict) else {}
+        grader = metadata.get("rnn_course_grader") or {}  # what `rnn-course grade --executed` writes
+        meta = metadata.get("nbgrader") or {}              # a notebook in nbgrader's format
+        if test_id in (grader.get("grade_id"), meta.get("grade_id")):
             break
-        if meta.get("solution"):
+        if grader.get("role") == "answer" or meta.get("solution"):
             answer = cell
     else:
         return None
@@ -299,7 +304,8 @@ def answer_excerpt(notebook_path: Path, test_id: str, lines: int = 12) -> str | 
         return None
     source = answer.get("source", "")
     source = "".join(source) if isinstance(source, list) else str(source)
-    shown = source.splitlines()
+    source = _DOCSTRING.sub("", source)  # the starter's docstrings: the same for everyone
+    shown = [line for line in source.splitlines() if line.strip()]
     return "\n".join(shown[:lines] + (["..."] if len(shown) > lines else []))
 
 
@@ -448,7 +454,7 @@ def aggregate(rows: list[Row], *, anonymiser: Anonymiser | None = None, executed
                 example = next((i, t) for i, t in tests if t.mistake == code)
                 entry = {"code": anon(code), "count": count, "share": round(count / n, 4) if n else 0.0,
                          "example_hint": anon(example[1].hint)}
-                if executed is not None:
+                if executed is not None and not code.endswith("/NotImplementedError"):  # the stub: nothing to see
                     path = _executed_file(executed, rows[example[0]], single)
                     excerpt = answer_excerpt(path, gid) if path is not None else None
                     entry["example_submission"] = anon.submission(example[0], rows[example[0]])
@@ -517,7 +523,8 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;m
 line-height:1.4;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ddd;padding:.25em .6em;
-vertical-align:top;text-align:left}th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
+vertical-align:top;text-align:left;overflow-wrap:break-word}th{background:#f3f3f3}
+td.id{white-space:nowrap}details summary{cursor:pointer;color:#555;font-size:.9em}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:.4em .8em;margin:.5em 0}
 .bar{display:inline-block;height:.8em;background:#4c72b0;vertical-align:middle}
 code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}
@@ -556,7 +563,7 @@ def render_html(data: dict) -> str:
             out.append(f'<img alt="histogram of the scores of {_e(title)}" src="data:image/png;base64,{png}">')
             out.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in (
                 "scored", "mean", "median", "quartiles (Q1–Q3)", "min–max", "zeros", "full marks")) + "</tr><tr>"
-                + f"<td class=n>{s['n']}</td><td class=n>{s['mean']:g} / {nb['max_score']:g}</td>"
+                + f"<td class=n>{s['n']}</td><td class=n>{s['mean']:.2f} / {nb['max_score']:g}</td>"
                 + f"<td class=n>{s['median']:g}</td><td class=n>{s['q1']:g}–{s['q3']:g}</td>"
                 + f"<td class=n>{s['min']:g}–{s['max']:g}</td><td class=n>{s['zeros']}</td>"
                 + f"<td class=n>{s['full_marks']}</td></tr></table>")
@@ -577,14 +584,14 @@ def render_html(data: dict) -> str:
                 item = (f"<b><code>{_e(m['code'])}</code></b>: {m['count']} ({_pct(m['share'])})"
                         + (f"<br><span class=small>e.g. {_e(m['example_hint'])}</span>" if m["example_hint"] else ""))
                 if m.get("example_code"):
-                    item += (f"<br><span class=small>answer of {_e(m['example_submission'])}:</span>"
-                             f"<pre>{_e(m['example_code'])}</pre>")
+                    item += (f"<details><summary>the answer of {_e(m['example_submission'])}</summary>"
+                             f"<pre>{_e(m['example_code'])}</pre></details>")
                 mistakes.append(item)
             more = ex["distinct_mistakes"] - len(ex["mistakes"])
             if more > 0:
                 mistakes.append(f"<span class=small>and {more} other code(s)</span>")
             seconds = "—" if ex["mean_seconds"] is None else f"{ex['mean_seconds']:.2f} s"
-            out.append(f"<tr><td><code>{_e(ex['grade_id'])}</code><br><span class=small>{ex['submissions']} "
+            out.append(f"<tr><td class=id><code>{_e(ex['grade_id'])}</code><br><span class=small>{ex['submissions']} "
                        f"graded</span></td><td>{bar}{_pct(rate)}</td><td>{verdicts}</td>"
                        f"<td>{'<br>'.join(mistakes) or '—'}</td><td class=n>{seconds}</td></tr>")
         out.append("</table>")
@@ -603,7 +610,7 @@ def render_html(data: dict) -> str:
     if t["submissions_timed"]:
         out.append(f"<p>{t['total_seconds']:g} s in total for {t['submissions_timed']} submission(s) (the sum "
                    f"of each submission's time; with parallel jobs the wall time is shorter); per submission: "
-                   f"mean {t['mean']:g} s, median {t['median']:g} s, max {t['max']:g} s.</p>")
+                   f"mean {t['mean']:.1f} s, median {t['median']:.1f} s, max {t['max']:.1f} s.</p>")
         out.append("<table><tr><th>slowest submissions</th><th>seconds</th></tr>" + "".join(
             f"<tr><td>{_e(x['submission'])}</td><td class=n>{x['seconds']:g}</td></tr>" for x in t["slowest"])
             + "</table>")

@@ -85,6 +85,22 @@ _REASON_CODES = (("kernel died", "kernel-died"), ("wrote to stderr", "wrote-to-s
                  ("the cell's result", "invalid-score"))
 
 
+def hint_template_digest(message: str) -> str:
+    """Six hex digits that identify a hint's template: equal for hints that differ only in measured values.
+
+    Quoted strings, bracketed values (innermost first), and numbers are blanked,
+    whitespace is collapsed, and the result is hashed (SHA-1).
+    """
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "S", message)
+    for _ in range(5):
+        text = re.sub(r"\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\}", "B", text)
+    text = re.sub(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", "N", text)
+    text = " ".join(text.split())
+    import hashlib
+
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:6]
+
+
 def _error_name(line: str) -> str:
     """`CheckFailed: received ...` -> `CheckFailed`; '' when the line does not start with an exception's name."""
     m = _ERROR_NAME.match(line.strip())
@@ -165,6 +181,8 @@ class TestResult:
         if core.startswith(("timed out", "stopped: the total time limit")):
             return "timeout"
         name = _error_name(core)
+        if "NotImplementedError" in core:  # the unanswered stub, raised in the answer or caught by a check
+            return "error"
         if name in _FAILED_ERRORS or (not name and core.startswith(("0 points", "partial credit"))):
             return "failed"
         return "error"
@@ -180,8 +198,14 @@ class TestResult:
           `[mistake: W_h-W_e-swapped]` gives `2.1/W_h-W_e-swapped`;
         - `hidden-test-failed` when the visible checks passed and a hidden test's
           bare `assert` failed;
-        - the exception's name (`2.1/CheckFailed`, `2.1/NotImplementedError`,
-          `2.1/NameError`), the answer cell's when the answer itself failed;
+        - `NotImplementedError` when the answer is the unanswered stub (raised
+          in the answer cell, or caught by a check and named in its hint);
+        - for a `CheckFailed` or `AssertionError` with a message, its name and a
+          digest of the message's template (`2.5/CheckFailed-3fa2c1`): the message
+          with every number, quoted string and bracketed value blanked, so that
+          hints that differ only in the measured values share a code;
+        - the exception's name otherwise (`2.1/NameError`, `2.1/CheckFailed`),
+          the answer cell's when the answer itself failed;
         - `timeout`, `not-run`, `kernel-died`, `wrote-to-stderr`, `partial-credit`,
           `invalid-score`, `untrusted-kernel` or `checks-not-reloaded` otherwise.
         """
@@ -199,8 +223,14 @@ class TestResult:
             return f"{number}/hidden-test-failed"
         if verdict in ("timeout", "not run"):
             return f"{number}/{verdict.replace(' ', '-')}"
+        if "NotImplementedError" in core:
+            return f"{number}/NotImplementedError"
         if name:
-            return f"{number}/{name.rsplit('.', 1)[-1]}"
+            short = name.rsplit(".", 1)[-1]
+            message = core.split(":", 1)[1].strip() if ":" in core else ""
+            if name in _FAILED_ERRORS and message:
+                return f"{number}/{short}-{hint_template_digest(message)}"
+            return f"{number}/{short}"
         for start, code in _REASON_CODES:
             if start in core:
                 return f"{number}/{code}"
