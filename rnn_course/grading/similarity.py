@@ -318,6 +318,8 @@ def format_pairs(pairs: list[Pair], *, top: int | None = 20, width: int = 60, ma
                 left = a_lines[a0 + r][cut_a:] if a0 + r <= a1 else ""
                 right = b_lines[b0 + r][cut_b:] if b0 + r <= b1 else ""
                 out.append(f"    {_clip(left, width):<{width}} │ {_clip(right, width)}")
+            if count < rows:
+                out.append(f"    ... ({rows - count} more matching line(s) here; --json lists them all)")
             printed += rows
         out.append("")
     if len(pairs) > len(shown):
