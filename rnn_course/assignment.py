@@ -375,7 +375,7 @@ class AssignReport:
     orphans: list[str]
     #: Solutions (and README.md) whose cells written from course.toml are not current (a failure).
     unsynced: list[str] = dataclasses.field(default_factory=list)
-    #: Solutions that still have the setup cell from before course.toml (tolerated while all have it).
+    #: Solutions that still have the setup cell from before course.toml (tolerated while no install source is set).
     legacy: list[str] = dataclasses.field(default_factory=list)
 
     @property
@@ -403,16 +403,16 @@ def assign(root: Path | None = None, *, check: bool = False, names: list[str] | 
         sources = [p for p in sources if p.name in names or p.stem in names]
     out_dir = root / "notebooks"
     report = AssignReport([], [], [], [])
-    # Until `assign` has written course.toml's setup cell into the solutions once, they all hold the
-    # old cell: `--check` says so without failing. One migrated solution ends that tolerance.
-    firsts = [read_notebook(p).cells[:1] for p in every_source]
-    all_legacy = all(first and first[0].source == _notebook.LEGACY_SETUP_CELL for first in firsts)
+    # A solution may still hold the setup cell from before course.toml (solutions are migrated by the
+    # next `assign`, not by hand): `--check` says so without failing while no install source is
+    # configured, and fails as soon as one is, since the old cell would not install it.
+    tolerate_legacy = not settings.install
     for src in sources:
         nb = read_notebook(src)
         validate_source(nb, name=str(src.relative_to(root)))
         if check:
             pending = sync_setup(nbformat.from_dict(nbformat.from_dict(nb)), settings, src.name)
-            if pending and all_legacy:
+            if pending and tolerate_legacy and nb.cells[0].source == _notebook.LEGACY_SETUP_CELL:
                 report.legacy.append(str(src.relative_to(root)))
             elif pending:
                 report.unsynced.append(f"{src.relative_to(root)}: its {' and '.join(pending)} "
