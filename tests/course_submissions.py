@@ -29,6 +29,12 @@ WRONG = {
         "    grads = [ops.convert_to_tensor(g) for g in grads]\n"
         "    norm = float(ops.sqrt(sum(ops.sum(ops.square(g)) for g in grads)))\n"
         "    return [g * threshold / ops.maximum(ops.sqrt(ops.sum(ops.square(g))), threshold) for g in grads], norm\n"),
+    "04_lstm_and_gru": (
+        "q4_3_state_gradient_norms",
+        "def state_gradient_norms(cell, inputs):  # h through notebook 03's helper, c left at 0: wrong\n"
+        "    h_norms = gradients.hidden_state_gradient_norms(cell, inputs)\n"
+        "    n_states = len(cell.get_initial_state(batch_size=1))\n"
+        "    return np.stack([h_norms] + [np.zeros_like(h_norms)] * (n_states - 1))\n"),
 }
 
 #: Added right after the setup cell of a tampered submission: every public check becomes a

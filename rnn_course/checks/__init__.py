@@ -24,6 +24,8 @@ exception" copy (see `CheckFailed._render_traceback_`).
 | `rnn_course.checks.ngram_lm`   | 01 n-gram language models |
 | `rnn_course.checks.rnn_lm`     | 02 RNN language models |
 | `rnn_course.checks.gradients`  | 03 vanishing and exploding gradients |
+| `rnn_course.checks.lstm_gru`   | 04 LSTM and GRU |
+| `rnn_course.checks.cells`      | the stages every RNN cell goes through (02 and 04) |
 """
 
 from __future__ import annotations

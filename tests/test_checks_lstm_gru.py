@@ -1,0 +1,286 @@
+"""Notebook 04's graded exercises: the solution passes, plausible mistakes do not, valid alternatives do.
+
+The answers and the hidden tests are read from `solutions/04_lstm_and_gru.ipynb`, so these tests
+exercise exactly what students get graded on. Each wrong variant is the solution's answer cell
+with one plausible mistake written in (a text edit that must apply, so a variant cannot silently
+turn into the solution). Every variant must be rejected twice:
+
+* by the public check, with a `CheckFailed` whose hint names the mistake, and
+* by the whole test cell, public call and hidden tests (any exception fails the cell in nbgrader).
+
+Every valid alternative (one fused matmul over the gate weights concatenated at call time, the
+input and the state concatenated, Keras's z = 1 - u) must pass both. Runs on every Keras backend.
+"""
+
+from __future__ import annotations
+
+import linecache
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from gradecells import cell_source
+from rnn_course.checks import CheckFailed
+from rnn_course.checks import lstm_gru as checks
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "solutions" / "04_lstm_and_gru.ipynb"
+# The names the notebook's import cell gives the answer cells.
+PRELUDE = "import keras\nimport numpy as np\nfrom keras import ops\nfrom rnn_course import gradients\n"
+ANSWERS = ("q4_1_lstm_cell", "q4_2_gru_cell", "q4_3_state_gradient_norms")
+CELLS = {grade_id: cell_source(NOTEBOOK.name, grade_id) for grade_id in ANSWERS}
+
+
+def _exec_cell(source: str, name: str, namespace: dict) -> None:
+    """Runs a cell's source as IPython does: registered with linecache, so `inspect.getsource` works on it."""
+    filename = f"<notebook cell {name} {abs(hash(source)):x}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+
+
+def answers(**replaced: str) -> dict:
+    """The notebook's namespace after its answer cells ran; `replaced` swaps in other answer-cell sources."""
+    namespace: dict = {"__name__": "__main__"}
+    exec(PRELUDE, namespace)
+    for grade_id in ANSWERS:
+        _exec_cell(replaced.get(grade_id, CELLS[grade_id]), grade_id, namespace)
+    return namespace
+
+
+def mutate(grade_id: str, edits) -> str:
+    """The solution's answer cell with `edits` [(old, new), ...] applied; each `old` must occur exactly once."""
+    source = CELLS[grade_id]
+    for old, new in edits:
+        count = source.count(old)
+        assert count == 1, f"edit target found {count} times in {grade_id}: {old!r}"
+        source = source.replace(old, new)
+    return source
+
+
+def run_check(grade_id: str, namespace: dict) -> None:
+    {"q4_1_lstm_cell": lambda ns: checks.check_lstm_cell(ns["LSTMCell"]),
+     "q4_2_gru_cell": lambda ns: checks.check_gru_cell(ns["GRUCell"]),
+     "q4_3_state_gradient_norms": lambda ns: checks.check_state_gradient_norms(ns["state_gradient_norms"]),
+     }[grade_id](namespace)
+
+
+def run_test_cell(grade_id: str, namespace: dict) -> None:
+    """The whole test cell, the public call and the hidden tests, as the autograder runs it."""
+    _exec_cell(cell_source(NOTEBOOK.name, f"{grade_id}_tests"), f"{grade_id}_tests", dict(namespace))
+
+
+def hidden_tests(grade_id: str) -> str:
+    source = cell_source(NOTEBOOK.name, f"{grade_id}_tests", part="hidden")
+    assert source.strip(), f"{grade_id}_tests has no hidden tests"
+    return source
+
+
+# --------------------------------------------------------------------------- the wrong variants
+U_SHAPE = 'f"U_{gate}", self.add_weight(shape=(input_dim, self.units)'
+W_SHAPE = 'f"W_{gate}", self.add_weight(shape=(self.units, self.units)'
+LSTM_AFFINE = "ops.matmul(h_prev, W) + ops.matmul(inputs, U)"
+
+LSTM_MUTANTS = {
+    "forget and input gates swapped": ([("c = f * c_prev + i * c_tilde", "c = i * c_prev + f * c_tilde")],
+                                       r"forget and input gates are swapped"),
+    "input and output gates swapped": ([("c = f * c_prev + i * c_tilde", "c = f * c_prev + o * c_tilde"),
+                                        ("h = o * ops.tanh(c)", "h = i * ops.tanh(c)")],
+                                       r"input and output gates are swapped"),
+    "tanh where sigma belongs (the gates)": ([("f = ops.sigmoid(", "f = ops.tanh("), ("i = ops.sigmoid(", "i = ops.tanh("),
+                                             ("o = ops.sigmoid(", "o = ops.tanh(")], r"tanh where σ belongs"),
+    "sigma where tanh belongs (the new content)": ([("c_tilde = ops.tanh(", "c_tilde = ops.sigmoid(")],
+                                                   r"new content uses σ"),
+    "h = o∘c instead of o∘tanh(c)": ([("h = o * ops.tanh(c)", "h = o * c")], r"tanh is missing"),
+    "forget bias not 1": ([('initializer="ones" if gate == "f" else "zeros"', 'initializer="zeros"')],
+                          r"b_f starts at \[0\.0"),
+    "states in the order [c, h]": ([("h_prev, c_prev = states[0], states[1]", "c_prev, h_prev = states[0], states[1]"),
+                                    ("return h, [h, c]", "return h, [c, h]")], r"wrong order.*\[h, c\]"),
+    "W and U swapped in call": ([(LSTM_AFFINE, "ops.matmul(h_prev, U) + ops.matmul(inputs, W)")],
+                                r"Check the shapes: x\(t\) .* @ U_i"),
+    "W and U swapped, shapes and call": ([(U_SHAPE, U_SHAPE.replace("(input_dim, self.units)", "(self.units, self.units)")),
+                                          (W_SHAPE, W_SHAPE.replace("(self.units, self.units)", "(input_dim, self.units)")),
+                                          (LSTM_AFFINE, "ops.matmul(h_prev, U) + ops.matmul(inputs, W)")],
+                                         r"W_.* and U_.* are swapped"),
+    "state_size one size": ([("self.state_size = [self.units, self.units]", "self.state_size = self.units")],
+                            r"state_size is 4; expected \[4, 4\]"),
+    "one initial state": ([("        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype),   # h(0)\n"
+                            "                ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]   # c(0)",
+                            "        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]")],
+                          r"get_initial_state\(batch_size=2\) returned list of length 1; expected a list with 2"),
+}
+
+GRU_U = "        u = ops.sigmoid(ops.matmul(h_prev, self.W_u) + ops.matmul(inputs, self.U_u) + self.b_u)  # update gate\n"
+GRU_R = "        r = ops.sigmoid(ops.matmul(h_prev, self.W_r) + ops.matmul(inputs, self.U_r) + self.b_r)  # reset gate\n"
+GRU_MIX = "h = (1 - u) * h_prev + u * h_tilde"
+
+GRU_MUTANTS = {
+    "(1 - u) and u swapped": ([(GRU_MIX, "h = u * h_prev + (1 - u) * h_tilde")], r"\(1 - u\) and u are swapped"),
+    "reset gate after the matmul": ([("ops.matmul(r * h_prev, self.W_h)", "r * ops.matmul(h_prev, self.W_h)")],
+                                    r"reset gate is applied after the matmul"),
+    "reset gate not applied": ([("ops.matmul(r * h_prev, self.W_h)", "ops.matmul(h_prev, self.W_h)")],
+                               r"reset gate is not applied"),
+    "update and reset gates swapped": ([(GRU_MIX, "h = (1 - r) * h_prev + r * h_tilde"),
+                                        ("ops.matmul(r * h_prev, self.W_h)", "ops.matmul(u * h_prev, self.W_h)")],
+                                       r"update and reset gates are swapped"),
+    "tanh where sigma belongs (the gates)": ([("u = ops.sigmoid(", "u = ops.tanh("), ("r = ops.sigmoid(", "r = ops.tanh(")],
+                                             r"tanh where σ belongs"),
+    "sigma where tanh belongs (the new content)": ([("h_tilde = ops.tanh(", "h_tilde = ops.sigmoid(")],
+                                                   r"new content uses σ"),
+    "W and U swapped in call": ([("ops.matmul(h_prev, self.W_u) + ops.matmul(inputs, self.U_u)",
+                                  "ops.matmul(h_prev, self.U_u) + ops.matmul(inputs, self.W_u)")],
+                                r"Check the shapes"),
+    "W and U swapped, shapes and call": (
+        [(U_SHAPE, U_SHAPE.replace("(input_dim, self.units)", "(self.units, self.units)")),
+         (W_SHAPE, W_SHAPE.replace("(self.units, self.units)", "(input_dim, self.units)"))]
+        + [(f"ops.matmul({a}, self.W_{g}) + ops.matmul(inputs, self.U_{g})",
+            f"ops.matmul({a}, self.U_{g}) + ops.matmul(inputs, self.W_{g})") for a, g in (("h_prev", "u"), ("h_prev", "r"))]
+        + [("ops.matmul(r * h_prev, self.W_h)", "ops.matmul(r * h_prev, self.U_h)"),
+           ("ops.matmul(inputs, self.U_h)", "ops.matmul(inputs, self.W_h)")],
+        r"W_.* and U_.* are swapped"),
+    "Keras's reset_after=True without its bias": ([("ops.matmul(r * h_prev, self.W_h)", "r * ops.matmul(h_prev, self.W_h)"),
+                                                   (GRU_MIX, "h = u * h_prev + (1 - u) * h_tilde")], r"differs"),
+}
+
+NORM_OFFSET = "            s = [s_k + offsets[t * n + k] for k, s_k in enumerate(s)]\n"
+NORM_RETURN = "return norms.reshape(steps, n).T"
+NORM_MUTANTS = {
+    "offset added to h only": ([(NORM_OFFSET, "            s = [s[0] + offsets[t * n]] + list(s[1:])\n")],
+                               r"through c\(t\) is zero everywhere"),
+    "J summed over every step": ([(NORM_OFFSET, NORM_OFFSET + "            total = ops.sum(s[0]) if t == 0 else "
+                                                              "total + ops.sum(s[0])\n"),
+                                  ("return ops.sum(s[0])  ", "return total  ")], r"sum of h\(T\) only"),
+    "steps in reverse order": ([(NORM_RETURN, NORM_RETURN + "[:, ::-1]")], r"reverse order"),
+    "squared norms": ([("np.linalg.norm(ops.convert_to_numpy(g).astype(np.float64))",
+                        "np.sum(ops.convert_to_numpy(g).astype(np.float64) ** 2)")], r"squared norms"),
+    "(T, n_states) instead of (n_states, T)": ([(NORM_RETURN, "return norms.reshape(steps, n)")],
+                                               r"returned shape \(7, 2\); expected \(n_states, T\) = \(2, 7\)"),
+}
+
+MUTANTS = {"q4_1_lstm_cell": LSTM_MUTANTS, "q4_2_gru_cell": GRU_MUTANTS, "q4_3_state_gradient_norms": NORM_MUTANTS}
+CASES = [(gid, name) for gid, variants in MUTANTS.items() for name in variants]
+
+# --------------------------------------------------------------------------- valid alternatives
+LSTM_GATES = (
+    "        def affine(W, U, b):                                   # W h(t-1) + U x(t) + b, as rows: (batch, units)\n"
+    "            return ops.matmul(h_prev, W) + ops.matmul(inputs, U) + b\n\n"
+    "        f = ops.sigmoid(affine(self.W_f, self.U_f, self.b_f))  # forget gate\n"
+    "        i = ops.sigmoid(affine(self.W_i, self.U_i, self.b_i))  # input gate\n"
+    "        o = ops.sigmoid(affine(self.W_o, self.U_o, self.b_o))  # output gate\n"
+    "        c_tilde = ops.tanh(affine(self.W_c, self.U_c, self.b_c))  # new cell content\n")
+ALTERNATIVES = {
+    "q4_1_lstm_cell": {
+        "one fused matmul over the gates concatenated at call time": [(LSTM_GATES, (
+            "        U = ops.concatenate([self.U_i, self.U_f, self.U_c, self.U_o], axis=-1)  # (input_dim, 4 units)\n"
+            "        W = ops.concatenate([self.W_i, self.W_f, self.W_c, self.W_o], axis=-1)  # (units, 4 units)\n"
+            "        b = ops.concatenate([self.b_i, self.b_f, self.b_c, self.b_o], axis=-1)\n"
+            "        z_i, z_f, z_c, z_o = ops.split(ops.matmul(inputs, U) + ops.matmul(h_prev, W) + b, 4, axis=-1)\n"
+            "        i, f, o, c_tilde = ops.sigmoid(z_i), ops.sigmoid(z_f), ops.sigmoid(z_o), ops.tanh(z_c)\n"))],
+        "[x(t), h(t-1)] concatenated, one matmul per gate": [(LSTM_GATES, (
+            "        xh = ops.concatenate([inputs, h_prev], axis=-1)  # (batch, input_dim + units)\n"
+            "        def gate(g):\n"
+            "            stacked = ops.concatenate([getattr(self, 'U_' + g), getattr(self, 'W_' + g)], axis=0)\n"
+            "            return ops.matmul(xh, stacked) + getattr(self, 'b_' + g)\n"
+            "        i, f, o = ops.sigmoid(gate('i')), ops.sigmoid(gate('f')), ops.sigmoid(gate('o'))\n"
+            "        c_tilde = ops.tanh(gate('c'))\n"))],
+    },
+    "q4_2_gru_cell": {
+        "one fused matmul for u and r": [(GRU_U + GRU_R, (
+            "        W_ur = ops.concatenate([self.W_u, self.W_r], axis=-1)  # (units, 2 units)\n"
+            "        U_ur = ops.concatenate([self.U_u, self.U_r], axis=-1)  # (input_dim, 2 units)\n"
+            "        b_ur = ops.concatenate([self.b_u, self.b_r], axis=-1)\n"
+            "        u, r = ops.split(ops.sigmoid(ops.matmul(h_prev, W_ur) + ops.matmul(inputs, U_ur) + b_ur), 2, axis=-1)\n"))],
+        "Keras's form, z = 1 - u": [(GRU_U, GRU_U.replace("u = ops.sigmoid(", "z = ops.sigmoid(-(").replace(
+            "self.b_u)", "self.b_u))")), (GRU_MIX, "h = z * h_prev + (1 - z) * h_tilde")],
+    },
+}
+ALT_CASES = [(gid, name) for gid, variants in ALTERNATIVES.items() for name in variants]
+
+
+# --------------------------------------------------------------------------- the tests
+def test_every_exercise_has_three_wrong_variants_and_every_cell_two_alternatives():
+    assert set(MUTANTS) == set(ANSWERS)
+    assert all(len(variants) >= 3 for variants in MUTANTS.values())
+    assert all(len(ALTERNATIVES[gid]) >= 2 for gid in ("q4_1_lstm_cell", "q4_2_gru_cell"))
+
+
+@pytest.mark.parametrize("grade_id", ANSWERS)
+def test_solution_passes_the_check_and_the_test_cell(grade_id, capsys):
+    namespace = answers()
+    run_check(grade_id, namespace)
+    run_test_cell(grade_id, answers())
+    out = capsys.readouterr()
+    assert out.out.startswith("✓") and out.err == ""
+
+
+@pytest.mark.parametrize("grade_id, name", CASES, ids=[f"{g}: {n}" for g, n in CASES])
+def test_wrong_variant_is_rejected_by_check_and_test_cell(grade_id, name, capsys):
+    edits, hint = MUTANTS[grade_id][name]
+    with pytest.raises(CheckFailed, match=hint):
+        run_check(grade_id, answers(**{grade_id: mutate(grade_id, edits)}))
+    with pytest.raises(Exception):  # noqa: B017: any exception fails the test cell in nbgrader
+        run_test_cell(grade_id, answers(**{grade_id: mutate(grade_id, edits)}))
+    assert capsys.readouterr().err == ""  # nbgrader scores a test cell that writes stderr as 0
+
+
+@pytest.mark.parametrize("grade_id", ("q4_1_lstm_cell", "q4_2_gru_cell"))
+def test_wrong_variants_are_rejected_by_the_hidden_tests_alone(grade_id):
+    """The hidden tests do not lean on the public check: each mistake fails them on its own."""
+    for name, (edits, _) in MUTANTS[grade_id].items():
+        namespace = answers(**{grade_id: mutate(grade_id, edits)})
+        with pytest.raises(Exception):  # noqa: B017
+            _exec_cell(hidden_tests(grade_id), f"{grade_id}_tests {name}", dict(namespace))
+
+
+@pytest.mark.parametrize("grade_id, name", ALT_CASES, ids=[f"{g}: {n}" for g, n in ALT_CASES])
+def test_valid_alternative_is_accepted(grade_id, name, capsys):
+    source = mutate(grade_id, ALTERNATIVES[grade_id][name])
+    run_check(grade_id, answers(**{grade_id: source}))
+    run_test_cell(grade_id, answers(**{grade_id: source}))
+    out = capsys.readouterr()
+    assert out.out.startswith("✓") and out.err == ""
+
+
+def test_the_untouched_student_notebook_fails_every_check_and_test_cell():
+    student = nbformat.read(str(NOTEBOOK.parents[1] / "notebooks" / NOTEBOOK.name), 4)
+    unanswered = {c.metadata["nbgrader"]["grade_id"]: c.source for c in student.cells
+                  if c.metadata.get("nbgrader", {}).get("solution")}
+    assert set(unanswered) == set(ANSWERS) and all("raise NotImplementedError()" in s for s in unanswered.values())
+    namespace = answers(**unanswered)
+    for grade_id in ANSWERS:
+        with pytest.raises(CheckFailed, match="NotImplementedError"):
+            run_check(grade_id, namespace)
+        with pytest.raises(Exception):  # noqa: B017
+            run_test_cell(grade_id, namespace)
+
+
+def test_check_hints_name_what_was_received():
+    with pytest.raises(CheckFailed, match="subclasses keras.layers.Layer. Received"):
+        checks.check_lstm_cell(lambda units: None)
+    with pytest.raises(CheckFailed, match="subclasses keras.layers.Layer. Received"):
+        checks.check_gru_cell("GRUCell")
+    with pytest.raises(CheckFailed, match=r"expected numbers.*Received str"):
+        checks.check_state_gradient_norms(lambda cell, inputs: "norms")
+
+
+@pytest.mark.parametrize("grade_id", ANSWERS)
+def test_hidden_tests_compute_their_own_references(grade_id):
+    """A student could monkeypatch the check module: the hidden tests must not rely on the package at all."""
+    hidden = hidden_tests(grade_id)
+    assert "rnn_course" not in hidden and "checks." not in hidden
+    assert hidden.count("assert") >= 3
+
+
+def test_the_known_mistakes_reproduce_themselves_and_differ_from_the_right_recurrence():
+    """Each known mistake of the references must change the result (else its hint could never be reached)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 5, 3))
+    for reference, mistakes, gates, n_states in ((checks.lstm_reference, checks.LSTM_MISTAKES, "ifco", 2),
+                                                 (checks.gru_reference, checks.GRU_MISTAKES, "urh", 1)):
+        w = {f"{p}_{g}": rng.normal(scale=0.6, size=(3, 3) if p != "b" else (3,)) for p in "UWb" for g in gates}
+        states0 = [rng.normal(size=(2, 3)) for _ in range(n_states)]
+        right = reference(x, w, states0)[0]
+        for key, _ in mistakes:
+            wrong = reference(x, w, states0, mistake=key)
+            assert wrong is not None and not np.allclose(wrong[0], right, atol=1e-4), key
