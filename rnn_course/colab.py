@@ -178,7 +178,8 @@ def _source_label(source: str) -> str:
 
 
 def complete(source: str, course_pip: subprocess.CompletedProcess | None = None, *, run=subprocess.run,
-             requirements: list[str] | None = None, versions=installed_versions, echo=print) -> list[str]:
+             requirements: list[str] | None = None, versions=installed_versions, echo=print,
+             imported=lambda: set(sys.modules)) -> list[str]:
     """Installs what this runtime lacks for the course, then prints one line; called by the setup cell on Colab.
 
     Args:
@@ -188,6 +189,8 @@ def complete(source: str, course_pip: subprocess.CompletedProcess | None = None,
         requirements: the course's requirements (default: those of the installed `rnn-course`).
         versions: returns `{distribution: version}` as installed now (called before and after pip).
         echo: where the one line goes (`print`: stdout).
+        imported: returns the names of the modules this process has imported (a replaced one
+            needs a restart).
 
     Returns:
         What changed, as `changes()` lists it.
@@ -208,7 +211,7 @@ def complete(source: str, course_pip: subprocess.CompletedProcess | None = None,
         raise SetupStopped(todo.problem)
     changed: list[str] = []
     if todo.install:
-        imported = set(sys.modules)
+        imported = set(imported())
         result = run([sys.executable, "-m", "pip", "install", "--no-input", *todo.install,
                       *([todo.pin] if todo.pin else [])], capture_output=True, text=True)
         log = f"$ pip install {' '.join(todo.install)} {todo.pin}\n{result.stdout}\n{result.stderr}"

@@ -145,12 +145,15 @@ class FakePip:
         return subprocess.CompletedProcess(cmd, self.returncode, "", self.stderr)
 
 
-def _complete(versions, pip, *, course_stdout="Successfully installed rnn-course-0.1.0\n"):
+def _complete(versions, pip, *, course_stdout="Successfully installed rnn-course-0.1.0\n", imported=()):
+    """`colab.complete` on fakes; `imported` are the modules the runtime had imported (none: a fresh
+    Colab runtime; this test process has imported Keras, which must not leak into the cases)."""
     lines = []
     course_pip = subprocess.CompletedProcess([], 0, course_stdout, "WARNING: pip's own warning\n")
     try:
         changed = colab.complete(WHEEL, course_pip, run=pip, requirements=REQUIREMENTS,
-                                 versions=lambda: dict(versions), echo=lines.append)
+                                 versions=lambda: dict(versions), echo=lines.append,
+                                 imported=lambda: set(imported))
     except colab.SetupStopped:
         changed = None
     return lines, changed
@@ -205,12 +208,10 @@ def test_complete_says_what_a_failed_pip_left_behind():
     assert "pip changed ml-dtypes 0.6.0 (new) before it failed" in lines[0]
 
 
-def test_complete_asks_for_a_restart_when_keras_was_already_imported(monkeypatch):
-    import types
-
-    monkeypatch.setitem(sys.modules, "keras", types.ModuleType("keras"))  # as in a runtime that ran a cell before
+def test_complete_asks_for_a_restart_when_keras_was_already_imported():
     versions = {**COLAB, "rnn-course": "0.1.0"}
-    lines, changed = _complete(versions, FakePip(versions, after={"keras": "3.15.1"}))
+    lines, changed = _complete(versions, FakePip(versions, after={"keras": "3.15.1"}),
+                               imported={"keras", "keras.src"})  # as in a runtime that ran a cell before
     assert changed is None and len(lines) == 1
     assert lines[0].endswith("changed keras 3.10.0 -> 3.15.1. This session had already imported keras: choose "
                              "Runtime → Restart session, then run this cell again.")
