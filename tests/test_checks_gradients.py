@@ -170,6 +170,26 @@ MUTANTS = {
     "q3_4_irnn_cell": IRNN_MUTANTS,
 }
 CASES = [(gid, name) for gid, variants in MUTANTS.items() for name in variants]
+#: The mistake code each wrong variant's hint carries (what `rnn-course report` counts, issue 16).
+CODES = {
+    "gradient with respect to h(t-1) (the offset added before the step)": "grad-wrt-h-prev",
+    "list reversed (indexed by distance)": "time-reversed", "squared norm": "squared-norm",
+    "loss over every step, not J(T)": "loss-over-all-steps", "gradient with respect to the inputs x(t)": "grad-wrt-inputs",
+    "loss_fn ignored (sum of h(T))": "loss_fn-ignored",
+    "largest singular value instead of the spectral radius": "largest-singular-value",
+    "largest real eigenvalue instead of the spectral radius": "largest-real-eigenvalue",
+    "product in the wrong order (W^l g)": "W-times-g-not-g-times-W",
+    "the rate read from the last two norms": "rate-from-last-points", "the slope returned, not exp(slope)": "slope-not-exp",
+    "float32 powers (0.5^200 underflows)": "float32-underflow",
+    "per-tensor norm (clipnorm)": "per-tensor-norm", "clipping below the threshold too": "clipped-below-threshold",
+    "squared norm (no square root)": "squared-norm", "the norm after clipping returned": "norm-after-clipping",
+    "clipvalue (each entry to [-c, c])": "per-tensor-norm",
+    "non-finite norm not handled (Keras's NaN)": "non-finite-not-skipped",
+    "divides by the norm (NaN for zero gradients)": "zero-gradients",
+    "tanh instead of ReLU": "not-relu", "orthogonal W_h instead of the identity": "W_h-orthogonal",
+    "W_h = 0.5 I": "W_h-scaled-identity", "bias of ones": "bias-not-zero",
+    "Glorot input weights (too large)": "W_e-not-small-normal",
+}
 
 
 # --------------------------------------------------------------------------- the tests
@@ -190,8 +210,9 @@ def test_solution_passes_the_check_and_the_hidden_tests(grade_id, capsys):
 @pytest.mark.parametrize("grade_id, name", CASES, ids=[f"{g}: {n}" for g, n in CASES])
 def test_wrong_variant_is_rejected_by_check_and_test_cell(grade_id, name, capsys):
     edits, hint, hidden = MUTANTS[grade_id][name]
-    with pytest.raises(CheckFailed, match=hint):
+    with pytest.raises(CheckFailed, match=hint) as info:
         run_check(grade_id, answers(**{grade_id: mutate(grade_id, edits)}))
+    assert info.value.code == CODES[name] and str(info.value).endswith(f" [mistake: {CODES[name]}]"), str(info.value)
     with pytest.raises(AssertionError):  # the whole test cell, as nbgrader runs it
         run_whole_cell(grade_id, answers(**{grade_id: mutate(grade_id, edits)}))
     if hidden:
@@ -207,8 +228,9 @@ def test_the_untouched_student_notebook_fails_every_check_and_hidden_test():
     assert set(unanswered) == set(ANSWERS) and all("raise NotImplementedError()" in s for s in unanswered.values())
     namespace = answers(**unanswered)
     for grade_id in ANSWERS:
-        with pytest.raises(CheckFailed, match="NotImplementedError"):
+        with pytest.raises(CheckFailed, match="NotImplementedError") as info:
             run_check(grade_id, namespace)
+        assert info.value.code == "NotImplementedError", str(info.value)  # as the grader codes the stub itself
         with pytest.raises(Exception):
             run_hidden(grade_id, namespace)
 
@@ -224,8 +246,13 @@ def test_hidden_tests_compute_their_own_references(grade_id):
 def test_delegating_exercise_3_1_to_the_package_is_refused():
     source = ("def timestep_gradient_norms(cell, inputs, loss_fn):\n"
               "    return gradients.hidden_state_gradient_norms(cell, inputs, loss_fn)\n")
-    with pytest.raises(CheckFailed, match="the answer itself"):
+    with pytest.raises(CheckFailed, match="the answer itself") as info:
         checks.check_timestep_gradient_norms(answers(q3_1_timestep_gradient_norms=source)["timestep_gradient_norms"])
+    assert info.value.code == "calls-the-answer"
+
+
+def test_every_wrong_variant_has_its_expected_mistake_code():
+    assert set(CODES) == {name for _, name in CASES}
 
 
 def test_the_linear_case_matrices_separate_the_three_candidates():

@@ -197,6 +197,24 @@ def _mutant_namespace(grade_id, mutant):
 
 
 CASES = [(gid, name) for gid, (mutants, _) in EXERCISES.items() for name in mutants]
+#: The mistake code each wrong variant's hint carries (what `rnn-course report` counts, issue 16).
+CODES = {
+    "pads with n <s> (off by one)": "padding-too-long", "pads with n-2 <s> (off by one)": "padding-too-short",
+    "forgets </s>": "no-end-token", "appends two </s>": "wrong-total-count", "string keys instead of tuples": "key-not-n-tuple",
+    "divides by the total number of n-grams": "joint-not-conditional",
+    "divides by the count of the word": "divided-by-word-count",
+    "matches only the last context word": "context-last-word-only", "adds one to the denominator": "wrong-probability",
+    "forgets the |V|k term": "no-kV-in-denominator", "adds k once": "k-added-once", "adds |V| instead of k|V|": "V-not-kV",
+    "accepts k <= 0": "k-not-positive-accepted",
+    "weights paired with the orders in reverse": "lambdas-reversed", "no uniform term": "wrong-probability",
+    "unseen context contributes 0 instead of backing off": "no-backoff",
+    "does not validate the weights": "invalid-lambdas-accepted",
+    "log base 10": "log10-not-ln", "no averaging (sum)": "sum-not-mean", "sign flipped": "sign-flipped",
+    "cross-entropy, not its exp": "cross-entropy-not-exp", "base 2": "log2-not-ln",
+    "temperature applied after the softmax": "temperature-after-softmax", "temperature inverted": "temperature-inverted",
+    "no max shift (overflow)": "no-max-subtraction", "no check for T <= 0": "temperature-not-positive-accepted",
+    "sampler ignores the temperature": "temperature-ignored", "sampler ignores the rng": "rng-not-used",
+}
 
 
 @pytest.mark.parametrize("grade_id", list(EXERCISES))
@@ -217,8 +235,9 @@ def test_wrong_variant_is_rejected(grade_id, name):
     mutants, check = EXERCISES[grade_id]
     mutant = mutants[name]
     ns = _mutant_namespace(grade_id, mutant)
-    with pytest.raises(CheckFailed):
+    with pytest.raises(CheckFailed) as info:
         check(ns)
+    assert info.value.code == CODES[name] and str(info.value).endswith(f" [mistake: {CODES[name]}]"), str(info.value)
     with pytest.raises(AssertionError):
         run_test_cell(NB, grade_id, ns)
     if mutant[-1]:  # a mistake the hidden tests are meant to catch on their own
@@ -324,6 +343,17 @@ EDGE_MUTANTS = {  # name: (grade_id, mutant as in EXERCISES, the hint it must ge
         "q1_6_temperature", (_SOLUTION_TEMP, _strict_cdf_sampler), r"u = 0\.0 .*probability is 0", False),
 }
 EDGE_CASES = list(EDGE_MUTANTS)
+EDGE_CODES = {  # the mistake code of each edge variant: the edge input it does not handle
+    "count_ngrams skips an empty sentence": "empty-sentence",
+    "count_ngrams skips sentences shorter than n": "sentence-shorter-than-n",
+    "count_ngrams refuses an empty corpus": "no-sentences",
+    "mle_prob refuses the empty context of unigrams": "unigram-empty-context",
+    "add_k_prob refuses k > 1": "k-above-1", "interpolated_prob refuses exactly two weights": "two-lambdas",
+    "interpolated_prob compares the sum of the weights with == 1": "lambda-sum-exact-equality",
+    "perplexity multiplies the probabilities (underflow)": "product-underflows",
+    "temperature_probs divides by T before subtracting the max (NaN at T = 1e-308)": "max-not-subtracted-first",
+    "sample_next: an inverse CDF with < draws a zero-probability token at u = 0.0": "zero-probability-drawn",
+}
 
 
 def _edge_namespace(grade_id, mutant):
@@ -336,13 +366,36 @@ def _edge_namespace(grade_id, mutant):
 def test_wrong_variant_on_a_valid_edge_input_is_rejected(name):
     grade_id, mutant, hint, hidden = EDGE_MUTANTS[name]
     ns = _edge_namespace(grade_id, mutant)
-    with pytest.raises(CheckFailed, match=hint):
+    with pytest.raises(CheckFailed, match=hint) as info:
         EXERCISES[grade_id][1](ns)
+    assert info.value.code == EDGE_CODES[name], str(info.value)
     with pytest.raises(AssertionError):
         run_test_cell(NB, grade_id, ns)
     if hidden:
         with pytest.raises((AssertionError, ValueError, ZeroDivisionError, TypeError)):
             run_test_cell(NB, grade_id, ns, part="hidden")
+
+
+def test_every_wrong_variant_has_its_expected_mistake_code():
+    assert set(CODES) == {name for _, name in CASES} and set(EDGE_CODES) == set(EDGE_CASES)
+
+
+def test_an_unanswered_exercise_and_a_wrong_kind_of_result_get_generic_codes():
+    def count_ngrams(sentences, n):
+        raise NotImplementedError()
+
+    with pytest.raises(CheckFailed) as info:
+        checks.check_count_ngrams(count_ngrams)
+    assert info.value.code == "NotImplementedError"  # as the grader codes the unanswered stub it sees itself
+    for name, code in [("mle_prob forgets to return", "not-a-float"),
+                       ("temperature_probs returns a generator", "not-numeric")]:
+        check, fn, _ = GUARD_MUTANTS[name]
+        with pytest.raises(CheckFailed) as info:
+            check(fn)
+        assert info.value.code == code, str(info.value)
+    with pytest.raises(CheckFailed) as info:
+        checks.check_perplexity(lambda lp: 1 / 0)
+    assert info.value.code == "raised-ZeroDivisionError", str(info.value)
 
 
 def test_every_exercise_has_a_wrong_variant_on_an_edge_input():

@@ -228,6 +228,32 @@ MUTANTS = {
     "q2_6_generate": GENERATE_MUTANTS,
 }
 CASES = [(gid, name) for gid, variants in MUTANTS.items() for name in variants]
+#: The mistake code each wrong variant's hint carries (what `rnn-course report` counts, issue 16). For 2.1 only the
+#: hints this module gives (its known mistakes and the guards'); the other stages of the cell-check protocol
+#: (rnn_course.checks.cells) name their own, and an error the backend raises is named after the backend's class.
+CODES = {
+    "bias missing": "no-bias", "sigmoid instead of tanh": "sigmoid-not-tanh", "ReLU instead of tanh": "relu-not-tanh",
+    "no nonlinearity": "no-tanh", "state not carried (h(t-1) ignored)": "h-prev-ignored",
+    "W_h transposed (column-vector habit)": "wrong-recurrence", "initial state of ones": "initial-state-not-zeros",
+    "get_initial_state missing (method renamed)": "missing-attribute", "get_initial_state not a method": "not-a-method",
+    "get_initial_state returns a string": "not-numeric", "state_size a property that raises": "raised-KeyError",
+    "softmax on the output layer": "softmax-not-logits", "return_sequences missing": "no-return-sequences",
+    "keras SimpleRNN instead of the given cell": "cell-class-not-used", "reads right to left (go_backwards)": "not-causal",
+    "Dense to units, not to V": "wrong-shape",
+    "targets not shifted": "targets-not-shifted", "targets shifted the wrong way": "shifted-wrong-way",
+    "chunks of seq_len + 1 (a target lost per window)": "token-skipped-between-windows",
+    "overlapping windows (stride 1)": "windows-overlap", "last complete window dropped": "wrong-window-count",
+    "mask ignored": "padding-counted", "divided by every position": "divided-by-all-positions",
+    "sum instead of mean": "sum-not-mean", "logits used as log-probabilities": "no-log-softmax",
+    "softmax over the time axis": "softmax-over-time", "explicit mask ignored": "mask-ignored",
+    "perplexity over padded steps": "padding-counted", "exp of the summed NLL": "sum-not-mean",
+    "2 ** loss (bits for nats)": "log-base-2", "mean of per-sequence perplexities": "mean-of-sequence-perplexities",
+    "the loss, not its exponential": "loss-not-exp",
+    "temperature inverted": "temperature-inverted", "top_k ignored": "top-k-not-applied",
+    "argmax instead of sampling": "argmax-not-sample", "randomness not drawn from rng": "rng-not-used",
+    "generate not seeded": "not-reproducible", "prompt not fed (only its last token)": "prompt-not-fed",
+    "state not carried through the prompt": "first-token-wrong", "sample not fed back": "sample-not-fed-back",
+}
 
 
 # --------------------------------------------------------------------------- the tests
@@ -249,8 +275,10 @@ def test_solution_passes_the_check_and_the_hidden_tests(grade_id, capsys):
 def test_wrong_variant_is_rejected_by_check_and_hidden_tests(grade_id, name, capsys):
     edits, hint = MUTANTS[grade_id][name]
     namespace = answers(**{grade_id: mutate(grade_id, edits)})
-    with pytest.raises(CheckFailed, match=hint):
+    with pytest.raises(CheckFailed, match=hint) as info:
         run_check(grade_id, namespace)
+    if name in CODES:
+        assert info.value.code == CODES[name] and str(info.value).endswith(f" [mistake: {CODES[name]}]"), str(info.value)
     namespace = answers(**{grade_id: mutate(grade_id, edits)})  # fresh: the check may have built things
     with pytest.raises(Exception):
         run_hidden(grade_id, namespace)
@@ -264,8 +292,9 @@ def test_the_untouched_student_notebook_fails_every_check_and_hidden_test():
     assert set(unanswered) == set(ANSWERS) and all("raise NotImplementedError()" in s for s in unanswered.values())
     namespace = answers(**unanswered)
     for grade_id in ANSWERS:
-        with pytest.raises(CheckFailed, match="NotImplementedError"):
+        with pytest.raises(CheckFailed, match="NotImplementedError") as info:
             run_check(grade_id, namespace)
+        assert info.value.code == "NotImplementedError", str(info.value)  # as the grader codes the stub itself
         with pytest.raises(Exception):
             run_hidden(grade_id, namespace)
 
@@ -388,8 +417,9 @@ EDGE_MUTANTS = {  # name: (grade_id, edits, the hint, caught by the hidden tests
 @pytest.mark.parametrize("name", list(EDGE_MUTANTS))
 def test_wrong_variant_on_a_valid_edge_input_is_rejected(name, capsys):
     grade_id, edits, hint, hidden = EDGE_MUTANTS[name]
-    with pytest.raises(CheckFailed, match=hint):
+    with pytest.raises(CheckFailed, match=hint) as info:
         run_check(grade_id, answers(**{grade_id: mutate(grade_id, edits)}))
+    assert info.value.code == EDGE_CODES[name], str(info.value)
     public = cell_source(NOTEBOOK.name, f"{grade_id}_tests", part="public")
     with pytest.raises(AssertionError):  # the whole test cell: its public part fails first
         _exec_cell(public + "\n" + hidden_tests(grade_id), f"{grade_id}_tests", answers(**{grade_id: mutate(grade_id, edits)}))
@@ -397,6 +427,26 @@ def test_wrong_variant_on_a_valid_edge_input_is_rejected(name, capsys):
         with pytest.raises(Exception):
             run_hidden(grade_id, answers(**{grade_id: mutate(grade_id, edits)}))
     assert capsys.readouterr().err == ""  # nbgrader scores a test cell that writes stderr as 0
+
+
+EDGE_CODES = {  # the mistake code of each edge variant
+    "build_rnn_lm squeezes size-1 axes": "one-token-input",
+    "make_lm_windows stacks a list of windows (crashes on a too-short stream)": "short-stream",
+    "make_lm_windows builds an array from a list (shape (0,) for a too-short stream)": "short-stream",
+    "sequence_cross_entropy takes the log of the softmax (-inf at logits of ±1e4)": "log-of-softmax",
+    "perplexity from a softmax computed by hand, without the max (NaN at logits of ±1e4)": "no-max-subtraction",
+    "sample_next divides by T before subtracting the max (NaN at T = 1e-308)": "tiny-temperature",
+    "sample_next does not subtract the max (overflow at logits of 1e4)": "large-logits",
+    "sample_next: an inverse CDF with < draws a token of probability 0 at u = 0.0": "zero-probability-drawn",
+    "sample_next: an unnormalised CDF draws a token of probability 0 at u = nextafter(1, 0)": "zero-probability-drawn",
+    "sample_next accepts temperature 0": "temperature-not-positive-accepted",
+    "generate samples one token when asked for none": "zero-tokens",
+}
+
+
+def test_every_wrong_variant_of_2_2_to_2_6_has_its_expected_mistake_code():
+    assert {name for grade_id, name in CASES if grade_id != "q2_1_rnn_cell"} <= set(CODES)
+    assert set(CODES) <= {name for _, name in CASES} and set(EDGE_CODES) == set(EDGE_MUTANTS)
 
 
 def test_every_exercise_from_2_2_has_a_wrong_variant_on_an_edge_input():

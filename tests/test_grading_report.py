@@ -309,3 +309,52 @@ def test_answer_excerpts_come_from_the_graders_executed_notebooks(tmp_path):
     nbformat.write(nb, str(path))
     assert answer_excerpt(path, "q3_norm_tests") == "def norm(v):\n    return sum(v)"
     assert answer_excerpt(path, "q9_missing_tests") is None
+
+
+# ------------------------------------------------------ a real check's hint, as the grader reads it (issue 16)
+def _failed_cell_reason(check, answer) -> str:
+    """The reason the grader records for a test cell in which `check(answer)` failed: the last line of the error
+    output that the kernel gives the grader (ename and evalue), read by the grader's own `_error_line`."""
+    from rnn_course.checks import CheckFailed
+    from rnn_course.grading.grader import _error_line
+
+    with pytest.raises(CheckFailed) as info:
+        check(answer)
+    err = info.value
+    output = {"output_type": "error", "ename": type(err).__name__, "evalue": str(err), "traceback": []}
+    return _error_line([output])
+
+
+@pytest.mark.parametrize("grade_id, case, verdict, mistake", [
+    ("q1_5_perplexity_tests", "perplexity in base 10", "failed", "1.5/log10-not-ln"),
+    ("q1_1_count_ngrams_tests", "count_ngrams unanswered", "error", "1.1/NotImplementedError"),
+    ("q2_3_lm_windows_tests", "targets not shifted", "failed", "2.3/targets-not-shifted"),
+    ("q3_3_clip_by_global_norm_tests", "each tensor clipped by its own norm", "failed", "3.3/per-tensor-norm"),
+    ("q3_2_linear_case_tests", "a student's error", "failed", "3.2/raised-ZeroDivisionError"),
+])
+def test_a_checks_mistake_code_reaches_the_report_with_the_exercise_number(grade_id, case, verdict, mistake):
+    import numpy as np
+
+    from rnn_course.checks import gradients, ngram_lm, rnn_lm
+
+    def unanswered(sentences, n):
+        raise NotImplementedError()
+
+    def per_tensor(grads, threshold):
+        return [g * threshold / max(float(np.linalg.norm(g)), threshold) for g in grads], 5.0
+
+    def windows(ids, seq_len):
+        n = (len(ids) - 1) // seq_len
+        return ids[: n * seq_len].reshape(n, seq_len), ids[: n * seq_len].reshape(n, seq_len)
+
+    check, answer = {
+        "perplexity in base 10": (ngram_lm.check_perplexity, lambda lp: float(10 ** (-np.mean(lp)))),
+        "count_ngrams unanswered": (ngram_lm.check_count_ngrams, unanswered),
+        "targets not shifted": (rnn_lm.check_lm_windows, windows),
+        "each tensor clipped by its own norm": (gradients.check_clip_by_global_norm, per_tensor),
+        "a student's error": (lambda fn: gradients.check_linear_case(fn, fn, fn), lambda *args: 1 / 0),
+    }[case]
+    reason = _failed_cell_reason(check, answer)
+    assert reason.startswith("CheckFailed: ") and reason.endswith(f" [mistake: {mistake.split('/')[1]}]"), reason
+    result = TestResult(grade_id, 0.0, 2.0, f"the hint\n{reason}", reason=reason)
+    assert (result.verdict, result.mistake) == (verdict, mistake)

@@ -19,6 +19,14 @@ cell's line, the line of the student's own code that raised (if any) and the
 hint, without the package's frames or a chained "During handling of the above
 exception" copy (see `CheckFailed._render_traceback_`).
 
+Every hint carries a stable mistake code (`fail(hint, code="log10-not-ln")`), which ends
+the message's last line as ` [mistake: <code>]`: `rnn-course report` counts a class's
+mistakes by it (see `TestResult.mistake` in rnn_course.grading.results). A code names the
+mistake, never a measured value. The guards give generic ones: `NotImplementedError` for
+the unanswered stub (the code the grader gives it too), `raised-<ExceptionName>`,
+`missing-attribute`, `not-a-method`, `not-numeric`, and `expect_close` `wrong-shape`,
+`not-finite` or `wrong-values` unless told a more precise one.
+
 | module                         | notebook |
 |--------------------------------|----------|
 | `rnn_course.checks.ngram_lm`   | 01 n-gram language models |
@@ -93,13 +101,61 @@ def _student_traceback(err: BaseException):
     return tb
 
 
+#: A mistake code: what `rnn-course report` counts (rnn_course.grading.results reads the same pattern).
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
+#: The marker that carries a code at the end of a hint's last line.
+_MARK = re.compile(r" ?\[mistake: ([A-Za-z0-9][A-Za-z0-9_.+-]{0,63})\]")
+
+
+def _check_code(code: str) -> str:
+    if not (isinstance(code, str) and _CODE.fullmatch(code)):
+        raise ValueError("a mistake code is 1 to 64 letters, digits and `_ - . +`, starting with a letter or a digit. "
+                         f"Received: code={code!r}")
+    return code
+
+
+def mark(hint: str, code: str) -> str:
+    """`hint` with its mistake code: `"{hint} [mistake: {code}]"`.
+
+    For a hint that another function ends its message with (a known mistake of a `CellSpec`, the
+    `hint` of `expect_close`): `CheckFailed` moves the marker to the end of the message and takes
+    the code from it.
+
+    Raises:
+        ValueError: if `code` is not 1 to 64 letters, digits and `_ - . +`.
+    """
+    return f"{hint} [mistake: {_check_code(code)}]"
+
+
 class CheckFailed(AssertionError):
     """A check found a mistake; the message is the hint shown to the student.
 
     When the mistake is an exception raised by the student's code, that exception is the
     `__cause__` (so a debugger or pytest still sees all of it); otherwise there is no chained
     exception. In IPython the error is rendered short by `_render_traceback_`.
+
+    Args:
+        hint: what was received and what is expected.
+        code: the mistake's stable code (`W_h-W_e-swapped`: no measured value in it), or None.
+            The message is the hint with ` [mistake: <code>]` at the end of its last line,
+            which is what the grader reads (see `TestResult.mistake` in rnn_course.grading.results).
+            Without a code, a marker already in `hint` (a hint wrapped in more text) is moved to
+            the end, and the last one gives the code.
+
+    Attributes:
+        hint: the hint without the marker.
+        code: the mistake code, or None.
+
+    Raises:
+        ValueError: if `code` is not 1 to 64 letters, digits and `_ - . +`.
     """
+
+    def __init__(self, hint: str = "", *, code: str | None = None):
+        text = str(hint)
+        found = _MARK.findall(text)
+        self.hint = _MARK.sub("", text) if found else text
+        self.code = _check_code(code) if code is not None else (found[-1] if found else None)
+        super().__init__(f"{self.hint.rstrip()} [mistake: {self.code}]" if self.code else self.hint)
 
     def _render_traceback_(self) -> list[str]:
         """IPython's hook for an exception's own rendering (it is called instead of the usual traceback).
@@ -129,13 +185,15 @@ class CheckFailed(AssertionError):
             self.__cause__, self.__context__, self.__suppress_context__ = cause, context, suppress
 
 
-def fail(hint: str, *, cause: BaseException | None = None) -> None:
-    """Raises `CheckFailed(hint)`; `cause` is the student's exception that revealed the mistake, if any.
+def fail(hint: str, *, cause: BaseException | None = None, code: str | None = None) -> None:
+    """Raises `CheckFailed(hint, code=code)`; `cause` is the student's exception that revealed the mistake, if any.
 
     The hint is the whole message (what was received, what is expected). Without a cause the
     exception has no chained context, even when raised while handling another exception.
+    `code` names the mistake for `rnn-course report` (`log10-not-ln`, never a measured value);
+    it ends the message's last line as ` [mistake: <code>]`.
     """
-    raise CheckFailed(hint) from cause
+    raise CheckFailed(hint, code=code) from cause
 
 
 def not_implemented(what: str) -> str:
@@ -146,9 +204,15 @@ def not_implemented(what: str) -> str:
 def _student_error(what: str, err: Exception, not_implemented_hint) -> None:
     if isinstance(err, CheckFailed):
         raise err
-    if isinstance(err, NotImplementedError):
-        fail(not_implemented_hint(what), cause=err)
-    fail(f"{what} raised {type(err).__name__}: {_one_line(str(err))}", cause=err)
+    if isinstance(err, NotImplementedError):  # the code the grader gives the unanswered stub, so both count alike
+        fail(not_implemented_hint(what), cause=err, code="NotImplementedError")
+    fail(f"{what} raised {type(err).__name__}: {_one_line(str(err))}", cause=err, code=raised_code(err))
+
+
+def raised_code(err: BaseException) -> str:
+    """The mistake code of an error the student's code raised: `raised-<its class name>` (`raised-ValueError`)."""
+    code = f"raised-{type(err).__name__}"
+    return code if _CODE.fullmatch(code) else "raised-error"
 
 
 def _one_line(message: str, limit: int = 400) -> str:
@@ -189,7 +253,7 @@ def attribute(obj, name: str, *, owner: str, expected: str, default=_MISSING):
     except AttributeError as err:
         if default is not _MISSING:
             return default
-        fail(f"{owner} has no attribute `{name}`. Expected {expected}.", cause=err)
+        fail(f"{owner} has no attribute `{name}`. Expected {expected}.", cause=err, code="missing-attribute")
     except Exception as err:  # noqa: BLE001
         _student_error(f"reading {owner}.{name}", err, not_implemented)
 
@@ -198,7 +262,8 @@ def method(obj, name: str, *, owner: str, expected: str):
     """The bound method `obj.name` of a student's object; fails with a hint if it is missing or not callable."""
     value = attribute(obj, name, owner=owner, expected=f"a method `{name}`: {expected}")
     if not callable(value):
-        fail(f"{owner}.{name} is {type(value).__name__} {_shown(value)}, not a method. Expected {expected}.")
+        fail(f"{owner}.{name} is {type(value).__name__} {_shown(value)}, not a method. Expected {expected}.",
+             code="not-a-method")
     return value
 
 
@@ -231,16 +296,24 @@ def to_numpy(x, what: str = "the value") -> np.ndarray:
         return np.asarray(x, dtype=np.float64)
     except Exception as err:  # noqa: BLE001: what the student returned is not numbers
         fail(f"{what}: expected numbers (a tensor, array or float). Received {type(x).__name__} {_shown(x)} "
-             f"({type(err).__name__}: {' '.join(str(err).split())[:200]}).", cause=err)
+             f"({type(err).__name__}: {' '.join(str(err).split())[:200]}).", cause=err, code="not-numeric")
 
 
-def expect_close(actual, expected, *, what: str, hint: str, rtol: float = 1e-5, atol: float = 1e-6) -> None:
-    """Fails with `hint` unless `actual` matches `expected` in shape and value."""
+def expect_close(actual, expected, *, what: str, hint: str, rtol: float = 1e-5, atol: float = 1e-6,
+                 code: str | None = None) -> None:
+    """Fails with `hint` unless `actual` matches `expected` in shape and value.
+
+    The mistake code is `wrong-shape` for a shape that differs, and otherwise `code` (what `hint`
+    names; without one, the code `hint` is marked with, see `mark`), or without either `not-finite`
+    for NaN or inf and `wrong-values` for values that differ.
+    """
+    code = code or ([None] + _MARK.findall(hint))[-1]
     a, e = to_numpy(actual, what), to_numpy(expected, f"the reference for {what}")
     if a.shape != e.shape:
-        fail(f"{what}: expected shape {e.shape}, received shape {a.shape}. {hint}")
+        fail(f"{what}: expected shape {e.shape}, received shape {a.shape}. {hint}", code="wrong-shape")
     if not np.all(np.isfinite(a)):
-        fail(f"{what}: contains NaN or inf. {hint}")
+        fail(f"{what}: contains NaN or inf. {hint}", code=code or "not-finite")
     if not np.allclose(a, e, rtol=rtol, atol=atol):
         worst = float(np.max(np.abs(a - e)))
-        fail(f"{what}: differs from the reference by up to {worst:.3g} (tolerance {atol:g} + {rtol:g}·|ref|). {hint}")
+        fail(f"{what}: differs from the reference by up to {worst:.3g} (tolerance {atol:g} + {rtol:g}·|ref|). {hint}",
+             code=code or "wrong-values")
