@@ -375,8 +375,6 @@ class AssignReport:
     orphans: list[str]
     #: Solutions (and README.md) whose cells written from course.toml are not current (a failure).
     unsynced: list[str] = dataclasses.field(default_factory=list)
-    #: Solutions that still have the setup cell from before course.toml (tolerated while no install source is set).
-    legacy: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -403,18 +401,15 @@ def assign(root: Path | None = None, *, check: bool = False, names: list[str] | 
         sources = [p for p in sources if p.name in names or p.stem in names]
     out_dir = root / "notebooks"
     report = AssignReport([], [], [], [])
-    # A solution may still hold the setup cell from before course.toml (solutions are migrated by the
-    # next `assign`, not by hand): `--check` says so without failing while no install source is
-    # configured, and fails as soon as one is, since the old cell would not install it.
-    tolerate_legacy = not settings.install
+    # A solution that still holds the setup cell from before course.toml (which installed a package
+    # named rnn-course from PyPI on Colab) is accepted by validate_source so that this command can
+    # migrate it, and is STALE for `--check` like any other out-of-date setup cell.
     for src in sources:
         nb = read_notebook(src)
         validate_source(nb, name=str(src.relative_to(root)))
         if check:
             pending = sync_setup(nbformat.from_dict(nbformat.from_dict(nb)), settings, src.name)
-            if pending and tolerate_legacy and nb.cells[0].source == _notebook.LEGACY_SETUP_CELL:
-                report.legacy.append(str(src.relative_to(root)))
-            elif pending:
+            if pending:
                 report.unsynced.append(f"{src.relative_to(root)}: its {' and '.join(pending)} "
                                        f"{'is' if len(pending) == 1 else 'are'} not what {_notebook.CONFIG_FILE} gives")
         elif sync_setup(nb, settings, src.name):

@@ -108,9 +108,6 @@ def _assign(args) -> int:
             print(f"ORPHAN  {path}: has no source in solutions/. Fix: delete it or add its solution.")
         for item in report.unsynced:
             print(f"STALE   {item}. Fix: run `rnn-course assign`.")
-        for path in report.legacy:
-            print(f"NOTE    {path}: has the setup cell from before course.toml (it installs `rnn-course` from "
-                  "PyPI on Colab). Fix: run `rnn-course assign`.")
         print("notebooks/ is up to date and leaks nothing." if report.ok else "assign --check FAILED")
         return 0 if report.ok else 1
     for path in report.written:

@@ -33,9 +33,9 @@ from rnn_course.errors import CourseError
 MODES = ("fast", "full", "gpu")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
-#: The setup cell before issue 15: on Colab it installed `rnn-course` from PyPI, a name that is not
-#: ours. `rnn-course assign` replaces it with `setup_cell(...)`; `rnn-course assign --check` tolerates
-#: it only while course.toml sets no install source (so the suite stays green until the migration).
+#: The setup cell before course.toml: on Colab it installed `rnn-course` from PyPI, a name that is not
+#: ours. `rnn-course assign` accepts it in a solution only to replace it with `setup_cell(...)`;
+#: `rnn-course assign --check` reports it as STALE.
 LEGACY_SETUP_CELL = """\
 # Setup (locked): run this cell first. It installs the course on Colab, picks the Keras
 # backend, seeds everything, keeps library logs off stderr and chooses FAST or full mode.

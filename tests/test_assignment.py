@@ -285,25 +285,19 @@ def test_a_stale_setup_cell_fails_the_check_naming_the_fix(course_copy):
     assert _assign(course_copy, "--check").returncode == 0
 
 
-def test_the_old_setup_cell_is_tolerated_only_while_no_install_source_is_set(course_copy):
+def test_the_old_setup_cell_is_stale_and_assign_migrates_it(course_copy):
+    """The cell from before course.toml installed a package named rnn-course from PyPI on Colab:
+    `--check` fails on it, naming the fix, and `assign` replaces it."""
     _configure(course_copy)
     names = sorted(p.name for p in (course_copy / "solutions").glob("*.ipynb"))
-    for name in names[1:]:  # every solution but the first as before course.toml, notebooks/ generated from it
-        nb = nbformat.read(str(course_copy / "solutions" / name), 4)
-        nb.cells[0].source = notebook.LEGACY_SETUP_CELL
-        nbformat.write(nb, str(course_copy / "solutions" / name))
-        (course_copy / "notebooks" / name).write_text(nbformat.writes(assignment.generate_student_notebook(nb)) + "\n")
-    assert _assign(course_copy, names[0]).returncode == 0  # the first one has the current cell
+    nb = nbformat.read(str(course_copy / "solutions" / names[1]), 4)
+    nb.cells[0].source = notebook.LEGACY_SETUP_CELL
+    nbformat.write(nb, str(course_copy / "solutions" / names[1]))
+    (course_copy / "notebooks" / names[1]).write_text(nbformat.writes(assignment.generate_student_notebook(nb)) + "\n")
     run = _assign(course_copy, "--check")
-    assert run.returncode == 0 and run.stdout.count("NOTE    solutions/") == len(names) - 1, run.stdout
-    assert (f"NOTE    solutions/{names[1]}: has the setup cell from before course.toml (it installs `rnn-course` "
-            "from PyPI on Colab). Fix: run `rnn-course assign`.") in run.stdout
-    _configure(course_copy, f"git+{_REPO}@{_SHA}")  # an install source: the old cell would not install it
-    run = _assign(course_copy, "--check")
-    assert run.returncode == 1 and f"STALE   solutions/{names[1]}: its setup cell is not what" in run.stdout
-    assert _assign(course_copy).returncode == 0  # assign migrates them
-    assert all(_first_cells(course_copy / "solutions" / n)[0] == notebook.setup_cell(f"git+{_REPO}@{_SHA}")
-               for n in names)
+    assert run.returncode == 1 and f"STALE   solutions/{names[1]}: its setup cell is not what" in run.stdout, run.stdout
+    assert _assign(course_copy).returncode == 0  # assign migrates it
+    assert _first_cells(course_copy / "solutions" / names[1])[0] == notebook.setup_cell("")
     assert _assign(course_copy, "--check").returncode == 0
 
 
