@@ -158,6 +158,33 @@ NORM_MUTANTS = {
 
 MUTANTS = {"q4_1_lstm_cell": LSTM_MUTANTS, "q4_2_gru_cell": GRU_MUTANTS, "q4_3_state_gradient_norms": NORM_MUTANTS}
 CASES = [(gid, name) for gid, variants in MUTANTS.items() for name in variants]
+#: The mistake code each wrong variant's hint carries, what `rnn-course report` counts (issue 16): the known mistakes
+#: of rnn_course.checks.lstm_gru and the stages of the cell-check protocol (rnn_course.checks.cells). An error raised
+#: inside keras.layers.RNN has one code on every backend (TensorFlow and JAX raise different classes).
+CODES = {
+    "q4_1_lstm_cell": {
+        "forget and input gates swapped": "forget-input-swapped", "input and output gates swapped": "input-output-swapped",
+        "tanh where sigma belongs (the gates)": "tanh-not-sigmoid",
+        "sigma where tanh belongs (the new content)": "candidate-sigmoid-not-tanh",
+        "h = o∘c instead of o∘tanh(c)": "o-times-c-not-tanh-c", "forget bias not 1": "forget-bias-not-1",
+        "states in the order [c, h]": "states-order", "W and U swapped in call": "raised-inside-RNN",
+        "W and U swapped, shapes and call": "weight-shapes-swapped", "state_size one size": "state-size-wrong",
+        "one initial state": "initial-states-count",
+    },
+    "q4_2_gru_cell": {
+        "(1 - u) and u swapped": "u-and-1-minus-u-swapped", "reset gate after the matmul": "reset-after-matmul",
+        "reset gate not applied": "no-reset-gate", "update and reset gates swapped": "update-reset-swapped",
+        "tanh where sigma belongs (the gates)": "tanh-not-sigmoid",
+        "sigma where tanh belongs (the new content)": "candidate-sigmoid-not-tanh",
+        "W and U swapped in call": "raised-inside-RNN", "W and U swapped, shapes and call": "weight-shapes-swapped",
+        "Keras's reset_after=True without its bias": "wrong-GRU-recurrence",
+    },
+    "q4_3_state_gradient_norms": {
+        "offset added to h only": "offset-on-h-only", "J summed over every step": "J-not-sum-of-h-T",
+        "steps in reverse order": "steps-reversed", "squared norms": "squared-norm",
+        "(T, n_states) instead of (n_states, T)": "steps-by-states",
+    },
+}
 
 # --------------------------------------------------------------------------- valid alternatives
 LSTM_GATES = (
@@ -215,8 +242,10 @@ def test_solution_passes_the_check_and_the_test_cell(grade_id, capsys):
 @pytest.mark.parametrize("grade_id, name", CASES, ids=[f"{g}: {n}" for g, n in CASES])
 def test_wrong_variant_is_rejected_by_check_and_test_cell(grade_id, name, capsys):
     edits, hint = MUTANTS[grade_id][name]
-    with pytest.raises(CheckFailed, match=hint):
+    with pytest.raises(CheckFailed, match=hint) as info:
         run_check(grade_id, answers(**{grade_id: mutate(grade_id, edits)}))
+    code = CODES[grade_id][name]
+    assert info.value.code == code and str(info.value).endswith(f" [mistake: {code}]"), str(info.value)
     with pytest.raises(Exception):  # noqa: B017: any exception fails the test cell in nbgrader
         run_test_cell(grade_id, answers(**{grade_id: mutate(grade_id, edits)}))
     assert capsys.readouterr().err == ""  # nbgrader scores a test cell that writes stderr as 0
@@ -247,19 +276,27 @@ def test_the_untouched_student_notebook_fails_every_check_and_test_cell():
     assert set(unanswered) == set(ANSWERS) and all("raise NotImplementedError()" in s for s in unanswered.values())
     namespace = answers(**unanswered)
     for grade_id in ANSWERS:
-        with pytest.raises(CheckFailed, match="NotImplementedError"):
+        with pytest.raises(CheckFailed, match="NotImplementedError") as info:
             run_check(grade_id, namespace)
+        assert info.value.code == "NotImplementedError", str(info.value)  # as the grader codes the stub itself
         with pytest.raises(Exception):  # noqa: B017
             run_test_cell(grade_id, namespace)
 
 
 def test_check_hints_name_what_was_received():
-    with pytest.raises(CheckFailed, match="subclasses keras.layers.Layer. Received"):
+    with pytest.raises(CheckFailed, match="subclasses keras.layers.Layer. Received") as info:
         checks.check_lstm_cell(lambda units: None)
-    with pytest.raises(CheckFailed, match="subclasses keras.layers.Layer. Received"):
+    assert info.value.code == "not-a-layer-class"
+    with pytest.raises(CheckFailed, match="subclasses keras.layers.Layer. Received") as info:
         checks.check_gru_cell("GRUCell")
-    with pytest.raises(CheckFailed, match=r"expected numbers.*Received str"):
+    assert info.value.code == "not-a-layer-class"
+    with pytest.raises(CheckFailed, match=r"expected numbers.*Received str") as info:
         checks.check_state_gradient_norms(lambda cell, inputs: "norms")
+    assert info.value.code == "not-numeric"
+
+
+def test_every_wrong_variant_has_an_expected_mistake_code():
+    assert {gid: set(codes) for gid, codes in CODES.items()} == {gid: set(v) for gid, v in MUTANTS.items()}
 
 
 @pytest.mark.parametrize("grade_id", ANSWERS)

@@ -228,10 +228,14 @@ MUTANTS = {
     "q2_6_generate": GENERATE_MUTANTS,
 }
 CASES = [(gid, name) for gid, variants in MUTANTS.items() for name in variants]
-#: The mistake code each wrong variant's hint carries (what `rnn-course report` counts, issue 16). For 2.1 only the
-#: hints this module gives (its known mistakes and the guards'); the other stages of the cell-check protocol
-#: (rnn_course.checks.cells) name their own, and an error the backend raises is named after the backend's class.
+#: The mistake code each wrong variant's hint carries (what `rnn-course report` counts, issue 16). For 2.1 both the
+#: hints this module gives (its known mistakes and the guards') and those of the stages of the cell-check protocol
+#: (rnn_course.checks.cells); an error raised inside keras.layers.RNN has one code on every backend.
 CODES = {
+    "W_h and W_e swapped in call": "raised-inside-RNN", "W_h and W_e swapped, shapes and call": "weight-shapes-swapped",
+    "state_size not set": "state-size-wrong", "output_size not set": "output-size-wrong",
+    "get_config without units": "config-without-units", "not registered": "not-registered",
+    "numpy inside call": "not-keras-ops", "W_e not trainable": "weight-not-trainable",
     "bias missing": "no-bias", "sigmoid instead of tanh": "sigmoid-not-tanh", "ReLU instead of tanh": "relu-not-tanh",
     "no nonlinearity": "no-tanh", "state not carried (h(t-1) ignored)": "h-prev-ignored",
     "W_h transposed (column-vector habit)": "wrong-recurrence", "initial state of ones": "initial-state-not-zeros",
@@ -277,8 +281,8 @@ def test_wrong_variant_is_rejected_by_check_and_hidden_tests(grade_id, name, cap
     namespace = answers(**{grade_id: mutate(grade_id, edits)})
     with pytest.raises(CheckFailed, match=hint) as info:
         run_check(grade_id, namespace)
-    if name in CODES:
-        assert info.value.code == CODES[name] and str(info.value).endswith(f" [mistake: {CODES[name]}]"), str(info.value)
+    assert name in CODES, f"no expected mistake code for {name!r}"
+    assert info.value.code == CODES[name] and str(info.value).endswith(f" [mistake: {CODES[name]}]"), str(info.value)
     namespace = answers(**{grade_id: mutate(grade_id, edits)})  # fresh: the check may have built things
     with pytest.raises(Exception):
         run_hidden(grade_id, namespace)

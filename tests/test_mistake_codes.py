@@ -1,4 +1,4 @@
-"""Every hint of the public checks of notebooks 01-03 carries a stable mistake code (issue 16).
+"""Every hint of the public checks of notebooks 01-04 (and of the cell-check protocol) carries a stable mistake code (issue 16).
 
 `rnn-course report` counts a class's mistakes by the code a check gives its hint: the last line
 of the `CheckFailed` message ends in `[mistake: <code>]` (rnn_course.grading.results). Read from
@@ -7,7 +7,9 @@ the source (an AST scan, so every branch counts, not only those a test reaches):
 `code` (`_call_valid`, `_expect_value_error`, ...), passes a code; each code is a literal (or
 one of the literals of a table the call loops over, or the branch that chose the hint), valid
 for the grader's pattern, and names one mistake: two different hints share a code only where
-`SHARED` says why.
+`SHARED` says why. A hint that a `CellSpec` gives the cell-check protocol passes its code as
+`hint_code(hint, "<default>")` (rnn_course.checks.cells): the code the hint is marked with (its
+`mark` call is scanned in the module that defines the spec), or the literal default.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from rnn_course.checks import CheckFailed, expect_close, fail, mark
 from rnn_course.grading.results import _MISTAKE_MARK, TestResult
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ("ngram_lm", "rnn_lm", "gradients")
+MODULES = ("ngram_lm", "rnn_lm", "gradients", "cells", "lstm_gru")
 #: The shared machinery that raises, or marks, a hint: (name, position of `code` when passed positionally).
 CODED = {"fail": None, "CheckFailed": None, "expect_close": None, "mark": 1}
 CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
@@ -81,6 +83,12 @@ SHARED = {
         "squared-norm": "squared norms instead of norms (3.1, 3.2 and 3.3)",
         "wrong-global-norm": "the global norm differs from sqrt(Σ_i ‖g_i‖²), on [3, 4] or on random tensors",
         "wrong-clipped-gradients": "clipped gradients that match no known mistake, on [3, 4] or on random tensors",
+    },
+    "cells": {},
+    "lstm_gru": {
+        "tanh-not-sigmoid": "the gates use tanh where σ belongs, in the LSTM (4.1) and the GRU (4.2): the exercise "
+                            "number that the grader prefixes tells them apart",
+        "candidate-sigmoid-not-tanh": "the new content (c̃ or h̃) uses σ where tanh belongs, in 4.1 and 4.2",
     },
 }
 
@@ -155,6 +163,9 @@ class _Scan:
             return [(node.value, "")]
         if isinstance(node, ast.IfExp):
             return self._resolve(node.body, function, line) + self._resolve(node.orelse, function, line)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "hint_code"
+                and len(node.args) == 2):  # the code a spec's hint is marked with, or the default
+            return self._resolve(node.args[1], function, line)
         if isinstance(node, ast.Attribute) and node.attr == "code":  # err.code: the caught hint's own code
             return []
         if isinstance(node, ast.Name):
@@ -254,10 +265,12 @@ def test_the_scan_catches_a_fail_without_a_code_and_a_code_that_is_not_a_literal
               "    fail('y', code=f'value-{x}')\n"
               "    fail('z', code='two words')\n"
               "    fail('w', code=code)\n"
+              "    fail('v', code=hint_code(x, f'v-{x}'))\n"
+              "    fail('u', code=hint_code(x, 'u-default'))\n"
               "def caller():\n"
               "    check(1)\n")
     problems = _Scan(ast.parse(source)).problems
-    assert [p.split(":")[0] for p in problems] == ["line 2", "line 3", "line 4", "line 7"], problems
+    assert [p.split(":")[0] for p in problems] == ["line 2", "line 3", "line 4", "line 6", "line 9"], problems
 
 
 # ------------------------------------------------------------------ the mechanism (rnn_course.checks)

@@ -22,6 +22,13 @@ sequence: instantiate, config round trip, build, call, masks, save/load.
 Every access to the student's objects goes through `guard`, `attribute` or `method`
 (rnn_course.checks), so a missing or broken piece gives a hint, never a raw traceback.
 
+Every hint carries a mistake code (rnn_course.checks: `[mistake: <code>]`). The stages give
+their own (`state-size-wrong`, `config-round-trip`, `weight-shapes-swapped`, `go-backwards-ignored`,
+`gradient-differs`, ...); a hint of the `CellSpec` (a known mistake, `value_hint`, ...) gives
+the code it is marked with (`rnn_course.checks.mark`), or the stage's default if it is not
+marked (`hint_code`). An error raised inside `keras.layers.RNN` is `raised-inside-RNN` on every
+backend (TensorFlow and JAX raise different classes for the same wrong matmul).
+
 Tolerances (float32): outputs and states within `OUTPUT_ATOL` = 1e-5 of the built-in,
 gradients within `GRAD_ATOL` = 1e-4 (one SGD step with learning rate 1 on an MSE loss).
 """
@@ -37,7 +44,7 @@ from typing import Callable
 
 import numpy as np
 
-from rnn_course.checks import CheckFailed, attribute, expect_close, fail, guard, method, to_numpy
+from rnn_course.checks import _MARK, CheckFailed, attribute, expect_close, fail, guard, mark, method, to_numpy
 
 OUTPUT_ATOL = 1e-5
 GRAD_ATOL = 1e-4
@@ -87,6 +94,12 @@ def is_size(value, units, *, sequences=True) -> bool:
         return False
 
 
+def hint_code(hint: str | None, default: str) -> str:
+    """The mistake code `hint` is marked with (`rnn_course.checks.mark`; the last marker), or `default`."""
+    found = _MARK.findall(hint or "")
+    return found[-1] if found else default
+
+
 def weight(cell, name):
     """The cell's variable `self.{name}`; fails with a hint naming the cell's weights if it is not one."""
     expected = f"`self.{name} = self.add_weight(..., name={name!r})` in build()"
@@ -97,7 +110,8 @@ def weight(cell, name):
         with guard("reading your cell's weights"):
             names = [str(getattr(w, "path", None) or getattr(w, "name", w)).split("/")[-1]
                      for w in getattr(cell, "weights", [])]
-        fail(f"your cell has no weight `self.{name}`. Expected {expected}; its weights are {names}.")
+        fail(f"your cell has no weight `self.{name}`. Expected {expected}; its weights are {names}.",
+             code="missing-weight")
     return v
 
 
@@ -136,7 +150,9 @@ class CellSpec:
             in float64 NumPy. `weights` is `{lecture name: array}`, `states0` a list of arrays or None
             (zeros); `mistake` one of the keys of `mistakes` (or None, the right recurrence); a
             mistake that does not apply to these weights returns None.
-        mistakes: `((key, hint), ...)`: the known mistakes, tried in this order on a mismatch.
+        mistakes: `((key, hint), ...)`: the known mistakes, tried in this order on a mismatch. Each
+            hint, like the four hints below, carries its mistake code (`mark(hint, "forget-input-swapped")`);
+            an unmarked one gets the stage's generic code (`hint_code`).
         state_names: the states in Keras's order, e.g. ("h", "c").
         input_symbol: the name of the cell's input in the hints ("e(t)" or "x(t)").
         ops_example: the keras.ops functions named in the "keras.ops only" hint.
@@ -235,11 +251,11 @@ def stage_class(spec: CellSpec) -> None:
 
     cls = spec.cell_class
     if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
-        fail(f"expected a class that subclasses keras.layers.Layer. Received: {cls!r}.")
+        fail(f"expected a class that subclasses keras.layers.Layer. Received: {cls!r}.", code="not-a-layer-class")
     foreign = foreign_call(getattr(cls, "call", None))
     if foreign:
         fail(f"call() uses `{foreign}.`: write the cell with keras.ops only ({spec.ops_example}), "
-             "so it runs on every backend (TensorFlow, JAX, PyTorch).")
+             "so it runs on every backend (TensorFlow, JAX, PyTorch).", code="not-keras-ops")
 
 
 def stage_interface(spec: CellSpec):
@@ -263,7 +279,8 @@ def stage_interface(spec: CellSpec):
         if not ok:
             fail(f"{spec.name}(units={units}).{attr} is {value!r}; expected "
                  f"{expected_state if attr == 'state_size' else f'{units} (the size of h(t))'}. "
-                 f"Set {setting} in __init__.")
+                 f"Set {setting} in __init__.",
+                 code="state-size-wrong" if attr == "state_size" else "output-size-wrong")
     zeros = ", ".join(["keras.ops.zeros((batch_size, self.units))"] * n)
     get_initial_state = method(cell, "get_initial_state", owner=spec.owner,
                                expected=f"`def get_initial_state(self, batch_size=None)` returning the list "
@@ -274,11 +291,12 @@ def stage_interface(spec: CellSpec):
         fail(f"get_initial_state(batch_size={batch}) returned {type(init).__name__}"
              + (f" of length {len(init)}" if isinstance(init, (list, tuple)) else "")
              + f"; expected a list with {count}, {spec.states_text('(0)')}, of shape (batch_size, units) = "
-             f"({batch}, {units}){' each' if n > 1 else ''}.")
+             f"({batch}, {units}){' each' if n > 1 else ''}.", code="initial-states-count")
     for s, value in zip(spec.state_names, init):
+        hint = spec.init_hint or (f"{s}(0) is a zero vector for each sequence: "
+                                  "keras.ops.zeros((batch_size, self.units)).")
         expect_close(value, np.zeros((batch, units)), what=f"{s}(0) from get_initial_state(batch_size={batch})",
-                     hint=spec.init_hint or f"{s}(0) is a zero vector for each sequence: "
-                                            "keras.ops.zeros((batch_size, self.units)).")
+                     hint=hint, code=hint_code(hint, "initial-state-not-zeros"))
     return cell
 
 
@@ -292,18 +310,19 @@ def stage_config(spec: CellSpec, cell) -> None:
     config = call("get_config()", get_config)
     if not isinstance(config, dict) or config.get("units") != units:
         fail(f"get_config() must include 'units' (here {units}) so Keras can rebuild the cell. Received: {config!r}. "
-             "Use `return {**super().get_config(), 'units': self.units}`.")
+             "Use `return {**super().get_config(), 'units': self.units}`.", code="config-without-units")
     from_config = method(cls, "from_config", owner=name,
                          expected="the classmethod keras.layers.Layer.from_config (do not replace it)")
     clone = call(f"{name}.from_config(cell.get_config())", from_config, config)
     clone_units = attribute(clone, "units", owner=f"{name}.from_config(cell.get_config())", expected="", default=None)
     if not is_size(clone_units, units, sequences=False):
         fail(f"{name}.from_config(cell.get_config()) gave a cell with units={clone_units!r}; "
-             f"expected {units}. get_config must return the arguments of __init__.")
+             f"expected {units}. get_config must return the arguments of __init__.", code="config-round-trip")
     registered = keras.saving.get_registered_name(cls)
     if registered == cls.__name__ or keras.saving.get_registered_object(registered) is not cls:
         fail(f"{name} is not registered with Keras, so a saved model cannot be loaded. Decorate the class with "
-             "`@keras.saving.register_keras_serializable(package=\"rnn_course\")` (and run the cell again).")
+             "`@keras.saving.register_keras_serializable(package=\"rnn_course\")` (and run the cell again).",
+             code="not-registered")
 
 
 def _returns_hint(spec: CellSpec) -> str:
@@ -314,7 +333,7 @@ def _returns_hint(spec: CellSpec) -> str:
 
 def _check_structure(spec: CellSpec, result):
     if not isinstance(result, (list, tuple)) or len(result) != 1 + spec.n_states:
-        fail(_returns_hint(spec))
+        fail(_returns_hint(spec), code="not-h-and-states")
     return result
 
 
@@ -332,9 +351,11 @@ def stage_inside_rnn(spec: CellSpec, cell, x):
     try:
         result = call(f"keras.layers.RNN({name}({units}), return_sequences=True, return_state=True) on inputs "
                       f"of shape {x.shape}", rnn, x)
-    except CheckFailed as err:
-        raise CheckFailed(f"{err} Check the shapes: {spec.input_symbol} (batch, input_dim) @ {first_in} (input_dim, "
-                          f"units) and h(t-1) (batch, units) @ {first_rec} (units, units).") from err.__cause__
+    except CheckFailed as err:  # the unanswered stub keeps the grader's code; any other error one code on every backend
+        code = err.code if err.code == "NotImplementedError" else "raised-inside-RNN"
+        raise CheckFailed(f"{err.hint} Check the shapes: {spec.input_symbol} (batch, input_dim) @ {first_in} "
+                          f"(input_dim, units) and h(t-1) (batch, units) @ {first_rec} (units, units).",
+                          code=code) from err.__cause__
     _check_structure(spec, result)
     shapes = spec.shapes(d, units)
     inputs = [n for n, r in roles.items() if r == "input"]
@@ -345,17 +366,18 @@ def stage_inside_rnn(spec: CellSpec, cell, x):
              f"{', '.join(recurrents)} {'has' if len(recurrents) == 1 else 'have'} shape {(d, units)}: "
              f"{' and '.join(sorted({recurrents[0], inputs[0]}, key=lambda s: s != recurrents[0]))} are swapped. "
              f"{first_in} multiplies the input {spec.input_symbol}: (input_dim, units); {first_rec} multiplies the "
-             "state h(t-1): (units, units).")
+             "state h(t-1): (units, units).", code="weight-shapes-swapped")
     for wname, shape in shapes.items():
         if got[wname] != shape:
             fail(f"{wname} has shape {got[wname]}; expected {shape}. Keras multiplies row vectors, so "
                  f"{spec.input_symbol} (input_dim={d}) @ {first_in} (input_dim, units) and h(t-1) @ {first_rec} "
-                 "(units, units); a bias has one entry per unit.")
+                 "(units, units); a bias has one entry per unit.", code="wrong-weight-shape")
     own = {id(weight(cell, wname)) for wname in shapes}
     with guard(f"reading {spec.owner}.trainable_weights"):
         extra = [getattr(w, "name", repr(w)) for w in cell.trainable_weights if id(w) not in own]
     if extra:
-        fail(f"the cell has weights beyond {spec.weight_list()}: {extra}. Expected exactly those {len(shapes)}.")
+        fail(f"the cell has weights beyond {spec.weight_list()}: {extra}. Expected exactly those {len(shapes)}.",
+             code="extra-weights")
     return rnn
 
 
@@ -383,23 +405,27 @@ def stage_formula(spec: CellSpec, cell, rnn, x, rng) -> None:
     expected, expected_finals = spec.reference(x64, weights, s64)
     out = to_numpy(out, "the RNN's outputs")
     if out.shape != expected.shape:
-        fail(f"the outputs have shape {out.shape}; expected (batch, steps, units) = {expected.shape}.")
+        fail(f"the outputs have shape {out.shape}; expected (batch, steps, units) = {expected.shape}.",
+             code="wrong-output-shape")
     if not np.allclose(out, expected, atol=OUTPUT_ATOL * 10):
         hint = spec.diagnose(out, x64, weights, s64)
         if hint is None and np.allclose(out, spec.reference(x64, weights, None)[0], atol=1e-4):
-            hint = (f"the initial state is ignored: h(1) must use the {spec.states_text('(0)')} that arrive"
-                    f"{'s' if spec.n_states == 1 else ''} in `states`, not zeros.")
+            hint = mark(f"the initial state is ignored: h(1) must use the {spec.states_text('(0)')} that arrive"
+                        f"{'s' if spec.n_states == 1 else ''} in `states`, not zeros.", "initial-state-ignored")
         worst = float(np.max(np.abs(out - expected)))
-        fail(f"h(t) differs from {spec.row_formula} by up to {worst:.3g}. " + (hint or spec.value_hint))
+        hint = hint or spec.value_hint
+        fail(f"h(t) differs from {spec.row_formula} by up to {worst:.3g}. {hint}",
+             code=hint_code(hint, "wrong-recurrence"))
     for i, (s, final, ref) in enumerate(zip(spec.state_names, finals, expected_finals)):
         final_np = to_numpy(final, f"the final state {s}(T)")
         if final_np.shape == ref.shape and not np.allclose(final_np, ref, atol=OUTPUT_ATOL * 10):
             hint = spec.diagnose(final_np, x64, weights, s64, index=i + 1)
             if hint:
-                fail(f"the final state {s}(T) differs from the reference. {hint}")
+                fail(f"the final state {s}(T) differs from the reference. {hint}",
+                     code=hint_code(hint, "final-state-known-mistake"))
         expect_close(final_np, ref, what=f"the final state {s}(T)", atol=OUTPUT_ATOL * 10,
                      hint=f"return the new states as [{', '.join(spec.state_names)}]: "
-                          f"`return h, [{', '.join(spec.state_names)}]`.")
+                          f"`return h, [{', '.join(spec.state_names)}]`.", code="wrong-final-state")
 
     # Swapped input and recurrent weights only show numerically when their shapes are equal.
     x_sq = rng.normal(size=(batch, spec.steps, units)).astype("float32")
@@ -412,8 +438,9 @@ def stage_formula(spec: CellSpec, cell, rnn, x, rng) -> None:
     out_sq = to_numpy(call("the RNN on inputs with input_dim == units", rnn_sq, x_sq), "the RNN's outputs")
     ref_sq = spec.reference(x_sq.astype(np.float64), ws, None)[0]
     if not np.allclose(out_sq, ref_sq, atol=OUTPUT_ATOL * 10):
-        hint = spec.diagnose(out_sq, x_sq.astype(np.float64), ws, None)
-        fail(f"with input_dim == units, h(t) differs from {spec.row_formula}. " + (hint or spec.square_hint))
+        hint = spec.diagnose(out_sq, x_sq.astype(np.float64), ws, None) or spec.square_hint
+        fail(f"with input_dim == units, h(t) differs from {spec.row_formula}. {hint}",
+             code=hint_code(hint, "wrong-matrix-product"))
 
 
 def _builtin_layer(spec, x, rng, **kwargs):
@@ -438,10 +465,12 @@ def stage_builtin(spec: CellSpec, x, rng) -> None:
     mask[1, 2] = False    # and the second skips a step in the middle
     hint = spec.builtin_hint or (f"your cell must compute exactly what {spec.mapping.keras_cell} computes with the "
                                  "same weights (see rnn_course.transplant for the names).")
-    for kwargs, call_kwargs in (({"return_sequences": True, "return_state": True}, {}),
-                                ({"return_sequences": True, "return_state": True, "go_backwards": True}, {}),
-                                ({"return_sequences": False}, {}),
-                                ({"return_sequences": True, "return_state": True}, {"mask": mask})):
+    # (the RNN's arguments, the call's, the mistake code when only this setting differs from the built-in)
+    for kwargs, call_kwargs, code in (
+            ({"return_sequences": True, "return_state": True}, {}, hint_code(hint, "differs-from-builtin")),
+            ({"return_sequences": True, "return_state": True, "go_backwards": True}, {}, "go-backwards-ignored"),
+            ({"return_sequences": False}, {}, "last-output-differs"),
+            ({"return_sequences": True, "return_state": True}, {"mask": mask}, "mask-ignored")):
         label = {**kwargs, **({"mask": "(2 padded steps)"} if call_kwargs else {})}
         ref_layer = _builtin_layer(spec, x, rng, **kwargs)
         ref = _as_list(ref_layer(x, **call_kwargs))
@@ -452,11 +481,13 @@ def stage_builtin(spec: CellSpec, x, rng) -> None:
              spec.kind)
         mine = _as_list(call(f"keras.layers.RNN({name}({units}), {label})", mine_layer, x, **call_kwargs))
         if len(mine) != len(ref):
-            fail(f"with {label} {spec.builtin_name} returns {len(ref)} tensors, yours {len(mine)}.")
+            fail(f"with {label} {spec.builtin_name} returns {len(ref)} tensors, yours {len(mine)}.",
+                 code="wrong-number-of-outputs")
         for i, (r, m) in enumerate(zip(ref, mine)):
             part = "outputs" if i == 0 else ("final state" if spec.n_states == 1
                                              else f"final state {spec.state_names[i - 1]}(T)")
-            expect_close(m, r, what=f"RNN({label}) {part} vs {spec.builtin_name}", atol=OUTPUT_ATOL, rtol=0, hint=hint)
+            expect_close(m, r, what=f"RNN({label}) {part} vs {spec.builtin_name}", atol=OUTPUT_ATOL, rtol=0, hint=hint,
+                         code=code)
 
 
 def stage_gradients(spec: CellSpec, x, rng) -> None:
@@ -484,11 +515,12 @@ def stage_gradients(spec: CellSpec, x, rng) -> None:
     for wname in spec.roles():
         if id(weight(mine_cell, wname)) not in order:
             fail(f"{wname} is not trainable, so training would never change it. Create it with "
-                 f"self.add_weight(..., name={wname!r}) and the default trainable=True.")
+                 f"self.add_weight(..., name={wname!r}) and the default trainable=True.", code="weight-not-trainable")
         expect_close(deltas[order.index(id(weight(mine_cell, wname)))], ref_deltas[wname],
                      what=f"the gradient dJ/d{wname}", atol=GRAD_ATOL, rtol=0,
                      hint="the forward pass matches, so the gradient should too: build h(t) only from keras.ops "
-                          "on the cell's own weights (no constants copied out of the weights).")
+                          "on the cell's own weights (no constants copied out of the weights).",
+                     code="gradient-differs")
 
 
 def stage_save_load(spec: CellSpec, x) -> None:
@@ -505,10 +537,12 @@ def stage_save_load(spec: CellSpec, x) -> None:
         loaded = call("keras.saving.load_model", keras.saving.load_model, path)
     loaded_cell = getattr(loaded.layers[0], "cell", None) if getattr(loaded, "layers", None) else None
     if not isinstance(loaded_cell, spec.cell_class):
-        fail(f"the loaded model's cell is a {type(loaded_cell).__name__}, not your {name}.")
+        fail(f"the loaded model's cell is a {type(loaded_cell).__name__}, not your {name}.",
+             code="loaded-cell-not-yours")
     expect_close(call("the loaded model's predict", loaded.predict, x, verbose=0), before,
                  what="outputs after save and load", atol=OUTPUT_ATOL,
-                 hint="get_config must return everything __init__ needs, and the weights must be created in build().")
+                 hint="get_config must return everything __init__ needs, and the weights must be created in build().",
+                 code="save-load-differs")
 
 
 def check_cell(spec: CellSpec, *, after_build: Callable | None = None) -> None:

@@ -17,7 +17,8 @@ inside `keras.layers.RNN`, the formula, the built-in after a weight transplant w
 go_backwards and a mask, gradients, save/load). A mismatch in the formula stage is
 matched against the known mistakes (gates swapped, tanh for σ, o∘c, (1 − u) and u
 swapped, the reset gate after the matmul, states in the wrong order, W and U swapped),
-so the hint names the wrong term. The weights' names come from
+so the hint names the wrong term, and its mistake code (`forget-input-swapped`, ...) what
+`rnn-course report` counts. The weights' names come from
 `rnn_course.transplant.MAPPINGS` (W multiplies h(t-1), U the input x(t)).
 
 Tolerances: outputs and states within 1e-5 of the built-in (absolute, float32),
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnn_course.checks import fail, passed, to_numpy
+from rnn_course.checks import fail, mark, passed, to_numpy
 from rnn_course.checks.cells import GRAD_ATOL, OUTPUT_ATOL, CellSpec, call, check_cell, weight
 
 NORM_RTOL = 1e-4
@@ -51,20 +52,29 @@ def _swap_wu(weights, gates):
 
 # ------------------------------------------------------------ 4.1 the LSTM
 LSTM_MISTAKES = (
-    ("fi_swapped", "the forget and input gates are swapped: the forget gate f multiplies the previous cell state, "
-                   "c(t) = f∘c(t-1) + i∘c̃(t); yours multiplies c(t-1) by i and the new content by f."),
-    ("no_forget", "the forget gate is missing: c(t) = f∘c(t-1) + i∘c̃(t); yours adds c(t-1) unscaled."),
-    ("gates_tanh", "the gates use tanh where σ belongs: f, i and o are σ(W h(t-1) + U x(t) + b) (ops.sigmoid), "
-                   "between 0 and 1."),
-    ("candidate_sigmoid", "the new content uses σ where tanh belongs: c̃(t) = tanh(W_c h(t-1) + U_c x(t) + b_c)."),
-    ("h_o_c", "h(t) = o∘c(t) in your cell: the tanh is missing, h(t) = o(t)∘tanh(c(t))."),
-    ("h_o_sigmoid_c", "h(t) = o∘σ(c(t)) in your cell: the output squashes the cell with tanh, h(t) = o(t)∘tanh(c(t))."),
-    ("io_swapped", "the input and output gates are swapped: i(t) scales the new content c̃(t), o(t) scales "
-                   "tanh(c(t)) into h(t)."),
-    ("states_order", "the states are in the wrong order: Keras's LSTM keeps [h, c], h first. Read "
-                     "`h_prev, c_prev = states` and return `h, [h, c]`."),
-    ("wu_swapped", "W and U are swapped: U_• multiplies the input x(t) and W_• the previous hidden state h(t-1) "
-                   "(Keras: x(t) @ U_•, h(t-1) @ W_•)."),
+    ("fi_swapped", mark("the forget and input gates are swapped: the forget gate f multiplies the previous cell state, "
+                        "c(t) = f∘c(t-1) + i∘c̃(t); yours multiplies c(t-1) by i and the new content by f.",
+                        "forget-input-swapped")),
+    ("no_forget", mark("the forget gate is missing: c(t) = f∘c(t-1) + i∘c̃(t); yours adds c(t-1) unscaled.",
+                       "no-forget-gate")),
+    ("gates_tanh", mark("the gates use tanh where σ belongs: f, i and o are σ(W h(t-1) + U x(t) + b) (ops.sigmoid), "
+                        "between 0 and 1.",
+                        "tanh-not-sigmoid")),
+    ("candidate_sigmoid", mark("the new content uses σ where tanh belongs: c̃(t) = tanh(W_c h(t-1) + U_c x(t) + b_c).",
+                               "candidate-sigmoid-not-tanh")),
+    ("h_o_c", mark("h(t) = o∘c(t) in your cell: the tanh is missing, h(t) = o(t)∘tanh(c(t)).",
+                   "o-times-c-not-tanh-c")),
+    ("h_o_sigmoid_c", mark("h(t) = o∘σ(c(t)) in your cell: the output squashes the cell with tanh, h(t) = o(t)∘tanh(c(t)).",
+                           "o-times-sigmoid-c")),
+    ("io_swapped", mark("the input and output gates are swapped: i(t) scales the new content c̃(t), o(t) scales "
+                        "tanh(c(t)) into h(t).",
+                        "input-output-swapped")),
+    ("states_order", mark("the states are in the wrong order: Keras's LSTM keeps [h, c], h first. Read "
+                          "`h_prev, c_prev = states` and return `h, [h, c]`.",
+                          "states-order")),
+    ("wu_swapped", mark("W and U are swapped: U_• multiplies the input x(t) and W_• the previous hidden state h(t-1) "
+                        "(Keras: x(t) @ U_•, h(t-1) @ W_•).",
+                        "W-U-swapped")),
 )
 
 
@@ -119,11 +129,14 @@ def lstm_spec(cell_class) -> CellSpec:
         builtin=lambda units, **kwargs: keras.layers.LSTM(units, **kwargs),
         builtin_name="keras.layers.LSTM",
         reference=lstm_reference, mistakes=LSTM_MISTAKES, state_names=("h", "c"),
-        value_hint="Check each term against the lecture: i, f, o = σ(W h(t-1) + U x(t) + b); "
-                   "c̃ = tanh(W_c h(t-1) + U_c x(t) + b_c); c(t) = f∘c(t-1) + i∘c̃; h(t) = o∘tanh(c(t)).",
-        square_hint="Check which matrix multiplies which vector: x(t) @ U_•, h(t-1) @ W_•.",
-        builtin_hint="your cell must compute exactly what keras.layers.LSTMCell computes with the same weights "
-                     "(Keras's kernel holds U_i, U_f, U_c, U_o side by side; see rnn_course.transplant).",
+        value_hint=mark("Check each term against the lecture: i, f, o = σ(W h(t-1) + U x(t) + b); "
+                        "c̃ = tanh(W_c h(t-1) + U_c x(t) + b_c); c(t) = f∘c(t-1) + i∘c̃; h(t) = o∘tanh(c(t)).",
+                        "wrong-LSTM-recurrence"),
+        square_hint=mark("Check which matrix multiplies which vector: x(t) @ U_•, h(t-1) @ W_•.",
+                         "wrong-matrix-product"),
+        builtin_hint=mark("your cell must compute exactly what keras.layers.LSTMCell computes with the same weights "
+                          "(Keras's kernel holds U_i, U_f, U_c, U_o side by side; see rnn_course.transplant).",
+                          "differs-from-LSTM"),
         units=4, input_dim=3, batch=2, steps=6, seed=4)
 
 
@@ -132,7 +145,7 @@ def _forget_bias_is_one(cell) -> None:
     if not np.allclose(b_f, 1.0):
         fail(f"b_f starts at {np.round(b_f, 3).tolist()}; expected ones: initialise the forget gate's bias to 1 "
              "(initializer=\"ones\"), as keras.layers.LSTM does (unit_forget_bias=True), so that at the start of "
-             "training f ≈ σ(1) ≈ 0.73 and the cell keeps its memory.")
+             "training f ≈ σ(1) ≈ 0.73 and the cell keeps its memory.", code="forget-bias-not-1")
 
 
 def check_lstm_cell(cell_class) -> None:
@@ -158,17 +171,24 @@ def check_lstm_cell(cell_class) -> None:
 
 # ------------------------------------------------------------ 4.2 the GRU
 GRU_MISTAKES = (
-    ("u_swapped", "(1 - u) and u are swapped: h(t) = (1 - u)∘h(t-1) + u∘h̃(t), the update gate u lets the new "
-                  "content in. (Keras's z is 1 - u: Keras writes h = z∘h(t-1) + (1 - z)∘h̃.)"),
-    ("reset_after", "the reset gate is applied after the matmul, r∘(h(t-1) W_h) (Keras's reset_after=True); the "
-                    "lecture's GRU resets the state before it: h̃ = tanh(W_h (r∘h(t-1)) + U_h x(t) + b_h)."),
-    ("no_reset", "the reset gate is not applied: h̃ = tanh(W_h (r∘h(t-1)) + U_h x(t) + b_h)."),
-    ("ur_swapped", "the update and reset gates are swapped: u (from W_u, U_u, b_u) mixes h(t-1) and h̃, "
-                   "r (from W_r, U_r, b_r) scales h(t-1) inside h̃."),
-    ("gates_tanh", "the gates use tanh where σ belongs: u and r are σ(W h(t-1) + U x(t) + b) (ops.sigmoid)."),
-    ("candidate_sigmoid", "the new content uses σ where tanh belongs: h̃ = tanh(W_h (r∘h(t-1)) + U_h x(t) + b_h)."),
-    ("wu_swapped", "W and U are swapped: U_• multiplies the input x(t) and W_• the previous hidden state h(t-1) "
-                   "(Keras: x(t) @ U_•, h(t-1) @ W_•)."),
+    ("u_swapped", mark("(1 - u) and u are swapped: h(t) = (1 - u)∘h(t-1) + u∘h̃(t), the update gate u lets the new "
+                       "content in. (Keras's z is 1 - u: Keras writes h = z∘h(t-1) + (1 - z)∘h̃.)",
+                       "u-and-1-minus-u-swapped")),
+    ("reset_after", mark("the reset gate is applied after the matmul, r∘(h(t-1) W_h) (Keras's reset_after=True); the "
+                         "lecture's GRU resets the state before it: h̃ = tanh(W_h (r∘h(t-1)) + U_h x(t) + b_h).",
+                         "reset-after-matmul")),
+    ("no_reset", mark("the reset gate is not applied: h̃ = tanh(W_h (r∘h(t-1)) + U_h x(t) + b_h).",
+                      "no-reset-gate")),
+    ("ur_swapped", mark("the update and reset gates are swapped: u (from W_u, U_u, b_u) mixes h(t-1) and h̃, "
+                        "r (from W_r, U_r, b_r) scales h(t-1) inside h̃.",
+                        "update-reset-swapped")),
+    ("gates_tanh", mark("the gates use tanh where σ belongs: u and r are σ(W h(t-1) + U x(t) + b) (ops.sigmoid).",
+                        "tanh-not-sigmoid")),
+    ("candidate_sigmoid", mark("the new content uses σ where tanh belongs: h̃ = tanh(W_h (r∘h(t-1)) + U_h x(t) + b_h).",
+                               "candidate-sigmoid-not-tanh")),
+    ("wu_swapped", mark("W and U are swapped: U_• multiplies the input x(t) and W_• the previous hidden state h(t-1) "
+                        "(Keras: x(t) @ U_•, h(t-1) @ W_•).",
+                        "W-U-swapped")),
 )
 
 
@@ -223,11 +243,13 @@ def gru_spec(cell_class) -> CellSpec:
         builtin=lambda units, **kwargs: keras.layers.GRU(units, reset_after=False, **kwargs),
         builtin_name="keras.layers.GRU(reset_after=False)",
         reference=gru_reference, mistakes=GRU_MISTAKES, state_names=("h",),
-        value_hint="Check each term against the lecture: u, r = σ(W h(t-1) + U x(t) + b); "
-                   "h̃ = tanh(W_h (r∘h(t-1)) + U_h x(t) + b_h); h(t) = (1 - u)∘h(t-1) + u∘h̃.",
-        square_hint="Check which matrix multiplies which vector: x(t) @ U_•, h(t-1) @ W_•.",
-        builtin_hint="your cell must compute exactly what keras.layers.GRUCell(reset_after=False) computes with the "
-                     "same weights (u = 1 - z: rnn_course.transplant negates z's blocks).",
+        value_hint=mark("Check each term against the lecture: u, r = σ(W h(t-1) + U x(t) + b); "
+                        "h̃ = tanh(W_h (r∘h(t-1)) + U_h x(t) + b_h); h(t) = (1 - u)∘h(t-1) + u∘h̃.",
+                        "wrong-GRU-recurrence"),
+        square_hint=mark("Check which matrix multiplies which vector: x(t) @ U_•, h(t-1) @ W_•.",
+                         "wrong-matrix-product"),
+        builtin_hint=mark("your cell must compute exactly what keras.layers.GRUCell(reset_after=False) computes with "
+                          "the same weights (u = 1 - z: rnn_course.transplant negates z's blocks).", "differs-from-GRU"),
         units=4, input_dim=3, batch=2, steps=6, seed=5)
 
 
@@ -313,28 +335,32 @@ def check_state_gradient_norms(state_gradient_norms) -> None:
         if got.shape != expected.shape:
             extra = " (one row per state: h, then c)" if n == 2 else " (one row per state)"
             fail(f"state_gradient_norms({name}, inputs of shape {x.shape}) returned shape {got.shape}; expected "
-                 f"(n_states, T) = {expected.shape}{extra}.")
+                 f"(n_states, T) = {expected.shape}{extra}.",
+                 code="steps-by-states" if got.shape == expected.shape[::-1] else "wrong-shape")
         if np.allclose(got, expected, rtol=NORM_RTOL, atol=1e-6):
             continue
-        hint = None
+        hint, code = None, "wrong-state-gradient-norms"
         if n == 2 and np.allclose(got[0], expected[0], rtol=NORM_RTOL) and np.allclose(got[1], 0):
-            hint = ("the gradient through c(t) is zero everywhere: add an offset to every state that leaves step t "
-                    "(h and c), not only to h.")
+            hint, code = ("the gradient through c(t) is zero everywhere: add an offset to every state that leaves "
+                          "step t (h and c), not only to h."), "offset-on-h-only"
         elif np.allclose(got, expected[:, ::-1], rtol=NORM_RTOL):
-            hint = "the steps are in reverse order: column t - 1 is step t, so the last column is t = T."
+            hint, code = ("the steps are in reverse order: column t - 1 is step t, so the last column is t = T.",
+                          "steps-reversed")
         elif np.allclose(got, expected ** 2, rtol=NORM_RTOL):
-            hint = "these are squared norms: return the Euclidean norm, the square root of the sum of squares."
+            hint, code = ("these are squared norms: return the Euclidean norm, the square root of the sum of squares.",
+                          "squared-norm")
         elif n == 2 and np.allclose(got[::-1], expected, rtol=NORM_RTOL):
-            hint = "the rows are in the wrong order: row 0 is h(t), row 1 is c(t), Keras's order of the states."
+            hint, code = ("the rows are in the wrong order: row 0 is h(t), row 1 is c(t), Keras's order of the states.",
+                          "rows-order")
         elif np.allclose(got[0, -1], expected[0, -1], rtol=NORM_RTOL):
-            hint = ("the last step matches but earlier ones do not: J is the sum of h(T) only, the last hidden "
-                    "state, not of every h(t); and the offset must be added after each step, to the state that "
-                    "the next step reads.")
+            hint, code = ("the last step matches but earlier ones do not: J is the sum of h(T) only, the last "
+                          "hidden state, not of every h(t); and the offset must be added after each step, to the "
+                          "state that the next step reads."), "J-not-sum-of-h-T"
         worst = float(np.max(np.abs(got - expected) / np.maximum(np.abs(expected), 1e-6)))
         fail(f"state_gradient_norms({name}, ...) differs from ‖∂J/∂s(t)‖ (J = sum of h(T)) by up to {worst:.3g} "
              "relative. " + (hint or "Unroll the cell step by step, add a zero offset to each state after each "
                                      "step, and differentiate J with respect to the offsets "
-                                     "(rnn_course.gradients.value_and_grad)."))
+                                     "(rnn_course.gradients.value_and_grad)."), code=code)
     passed("state_gradient_norms: ‖∂J/∂h(t)‖ and ‖∂J/∂c(t)‖ for every step match the reference for an LSTMCell "
            f"and a SimpleRNNCell (within {NORM_RTOL:g} relative).")
 
