@@ -47,7 +47,7 @@ test-tf: setup $(MATHJAX_STAMP)
 	  tests solutions
 
 test-jax: setup $(MATHJAX_STAMP)
-	KERAS_BACKEND=jax RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) -m "not notebook and not grading" tests
+	KERAS_BACKEND=jax RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) -m "not notebook and not grading and not backend_free" tests
 
 # Colab, simulated (not part of `make test`: the venv downloads about 600 MB). A fresh venv with
 # what Colab ships and not the course (TensorFlow 2.19 and an older Keras, so the setup cell must

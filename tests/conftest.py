@@ -18,9 +18,22 @@ ROOT = Path(__file__).resolve().parents[1]
 collect_ignore_glob = ["fixtures/*"]
 
 
+#: Tests that never touch a Keras backend (notebook generation, the course config, packaging,
+#: formula rendering, static scans of the checks): the TensorFlow pass runs them, and the JAX pass
+#: (`make test-jax`, `-m "not backend_free"`) does not run them again.
+BACKEND_FREE = ("test_assignment.py", "test_colab.py", "test_formulas.py", "test_packaging.py",
+                "test_mistake_codes.py")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "backend_free: never touches a Keras backend, so it runs in one pass only")
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         path = Path(str(item.fspath))
+        if path.name in BACKEND_FREE:
+            item.add_marker(pytest.mark.backend_free)
         if path.suffix == ".ipynb" or "notebooks" in path.parts[len(ROOT.parts):][:2]:
             item.add_marker(pytest.mark.notebook)
         if path.name.startswith(("test_grading", "test_gradescope", "test_nbgrader")):
