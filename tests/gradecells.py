@@ -7,6 +7,7 @@ namespace where the student's function may have been replaced by a wrong variant
 
 from __future__ import annotations
 
+import linecache
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -47,3 +48,50 @@ def run_test_cell(notebook: str, grade_id: str, namespace: dict, part: str = "al
     """Executes the test cell `{grade_id}_tests` of the exercise `grade_id`."""
     test_id = f"{grade_id}_tests"
     exec(compile(cell_source(notebook, test_id, part), f"<{test_id}:{part}>", "exec"), dict(namespace))
+
+
+def exec_cell(source: str, name: str, namespace: dict) -> None:
+    """Runs a cell's source as IPython does: registered with linecache, so `inspect.getsource` works on it."""
+    filename = f"<notebook cell {name} {abs(hash(source)):x}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+
+
+class AnswerCells:
+    """The answer cells of a solution notebook, run as a kernel runs them, for mutation tests.
+
+    Args:
+        notebook: the notebook's file name in solutions/.
+        answers: the grade_ids of its answer cells, in notebook order.
+        prelude: the imports the notebook's own cells give the answer cells.
+    """
+
+    def __init__(self, notebook: str, answers: tuple[str, ...], prelude: str):
+        self.notebook, self.answers, self.prelude = notebook, tuple(answers), prelude
+        self.sources = {grade_id: cell_source(notebook, grade_id) for grade_id in self.answers}
+
+    def hidden_tests(self, grade_id: str) -> str:
+        """The hidden part of `{grade_id}_tests` (which must have one)."""
+        source = cell_source(self.notebook, f"{grade_id}_tests", part="hidden")
+        assert source.strip(), f"{grade_id}_tests has no hidden tests"
+        return source
+
+    def run(self, **replaced: str) -> dict:
+        """The notebook's namespace after its answer cells ran; `replaced` swaps in other answer-cell sources.
+
+        Each cell is registered with linecache as IPython does, so `inspect.getsource` works on it.
+        """
+        namespace: dict = {"__name__": "__main__"}
+        exec(self.prelude, namespace)
+        for grade_id in self.answers:
+            exec_cell(replaced.get(grade_id, self.sources[grade_id]), grade_id, namespace)
+        return namespace
+
+    def mutate(self, grade_id: str, edits) -> str:
+        """The solution's answer cell with `edits` [(old, new), ...] applied; each `old` must occur exactly once."""
+        source = self.sources[grade_id]
+        for old, new in edits:
+            count = source.count(old)
+            assert count == 1, f"edit target found {count} times in {grade_id}: {old!r}"
+            source = source.replace(old, new)
+        return source

@@ -14,13 +14,12 @@ input and the state concatenated, Keras's z = 1 - u) must pass both. Runs on eve
 
 from __future__ import annotations
 
-import linecache
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from gradecells import cell_source
+from gradecells import AnswerCells, cell_source, exec_cell as _exec_cell
 from rnn_course.checks import CheckFailed
 from rnn_course.checks import lstm_gru as checks
 
@@ -28,33 +27,9 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "solutions" / "04_lstm_and_gru.
 # The names the notebook's import cell gives the answer cells.
 PRELUDE = "import keras\nimport numpy as np\nfrom keras import ops\nfrom rnn_course import gradients\n"
 ANSWERS = ("q4_1_lstm_cell", "q4_2_gru_cell", "q4_3_state_gradient_norms")
-CELLS = {grade_id: cell_source(NOTEBOOK.name, grade_id) for grade_id in ANSWERS}
-
-
-def _exec_cell(source: str, name: str, namespace: dict) -> None:
-    """Runs a cell's source as IPython does: registered with linecache, so `inspect.getsource` works on it."""
-    filename = f"<notebook cell {name} {abs(hash(source)):x}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-    exec(compile(source, filename, "exec"), namespace)
-
-
-def answers(**replaced: str) -> dict:
-    """The notebook's namespace after its answer cells ran; `replaced` swaps in other answer-cell sources."""
-    namespace: dict = {"__name__": "__main__"}
-    exec(PRELUDE, namespace)
-    for grade_id in ANSWERS:
-        _exec_cell(replaced.get(grade_id, CELLS[grade_id]), grade_id, namespace)
-    return namespace
-
-
-def mutate(grade_id: str, edits) -> str:
-    """The solution's answer cell with `edits` [(old, new), ...] applied; each `old` must occur exactly once."""
-    source = CELLS[grade_id]
-    for old, new in edits:
-        count = source.count(old)
-        assert count == 1, f"edit target found {count} times in {grade_id}: {old!r}"
-        source = source.replace(old, new)
-    return source
+ANSWER_CELLS = AnswerCells(NOTEBOOK.name, ANSWERS, PRELUDE)
+CELLS = ANSWER_CELLS.sources
+hidden_tests, answers, mutate = ANSWER_CELLS.hidden_tests, ANSWER_CELLS.run, ANSWER_CELLS.mutate
 
 
 def run_check(grade_id: str, namespace: dict) -> None:
@@ -67,12 +42,6 @@ def run_check(grade_id: str, namespace: dict) -> None:
 def run_test_cell(grade_id: str, namespace: dict) -> None:
     """The whole test cell, the public call and the hidden tests, as the autograder runs it."""
     _exec_cell(cell_source(NOTEBOOK.name, f"{grade_id}_tests"), f"{grade_id}_tests", dict(namespace))
-
-
-def hidden_tests(grade_id: str) -> str:
-    source = cell_source(NOTEBOOK.name, f"{grade_id}_tests", part="hidden")
-    assert source.strip(), f"{grade_id}_tests has no hidden tests"
-    return source
 
 
 # --------------------------------------------------------------------------- the wrong variants

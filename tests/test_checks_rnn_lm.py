@@ -14,14 +14,13 @@ The solution must pass both. Runs on every Keras backend.
 
 from __future__ import annotations
 
-import linecache
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 
-from gradecells import cell_source
+from gradecells import AnswerCells, cell_source, exec_cell as _exec_cell
 from rnn_course.checks import CheckFailed
 from rnn_course.checks import rnn_lm as checks
 
@@ -32,39 +31,9 @@ ANSWERS = ("q2_1_rnn_cell", "q2_2_lm_model", "q2_3_lm_windows", "q2_4_sequence_l
            "q2_6_generate")
 
 
-CELLS = {grade_id: cell_source(NOTEBOOK.name, grade_id) for grade_id in ANSWERS}
-
-
-def hidden_tests(grade_id: str) -> str:
-    source = cell_source(NOTEBOOK.name, f"{grade_id}_tests", part="hidden")
-    assert source.strip(), f"{grade_id}_tests has no hidden tests"
-    return source
-
-
-def _exec_cell(source: str, name: str, namespace: dict) -> None:
-    """Runs a cell's source as IPython does: registered with linecache, so `inspect.getsource` works on it."""
-    filename = f"<notebook cell {name} {abs(hash(source)):x}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-    exec(compile(source, filename, "exec"), namespace)
-
-
-def answers(**replaced: str) -> dict:
-    """The notebook's namespace after its answer cells ran; `replaced` swaps in other answer-cell sources."""
-    namespace: dict = {"__name__": "__main__"}
-    exec(PRELUDE, namespace)
-    for grade_id in ANSWERS:
-        _exec_cell(replaced.get(grade_id, CELLS[grade_id]), grade_id, namespace)
-    return namespace
-
-
-def mutate(grade_id: str, edits) -> str:
-    """The solution's answer cell with `edits` [(old, new), ...] applied; each `old` must occur exactly once."""
-    source = CELLS[grade_id]
-    for old, new in edits:
-        count = source.count(old)
-        assert count == 1, f"edit target found {count} times in {grade_id}: {old!r}"
-        source = source.replace(old, new)
-    return source
+ANSWER_CELLS = AnswerCells(NOTEBOOK.name, ANSWERS, PRELUDE)
+CELLS = ANSWER_CELLS.sources
+hidden_tests, answers, mutate = ANSWER_CELLS.hidden_tests, ANSWER_CELLS.run, ANSWER_CELLS.mutate
 
 
 def run_check(grade_id: str, namespace: dict) -> None:
