@@ -35,6 +35,17 @@ WRONG = {
         "    h_norms = gradients.hidden_state_gradient_norms(cell, inputs)\n"
         "    n_states = len(cell.get_initial_state(batch_size=1))\n"
         "    return np.stack([h_norms] + [np.zeros_like(h_norms)] * (n_states - 1))\n"),
+    "05_stacked_and_bidirectional": (
+        "q5_3_masked_pooling",
+        "def masked_mean(states, mask=None):  # divided by the padded length T: wrong, short sentences shrink\n"
+        "    states = ops.convert_to_tensor(states)\n"
+        "    m = 1.0 if mask is None else ops.expand_dims(ops.cast(mask, states.dtype), -1)\n"
+        "    return ops.sum(states * m, axis=1) / ops.shape(states)[1]\n\n\n"
+        "def masked_max(states, mask=None):\n"
+        "    states = ops.convert_to_tensor(states)\n"
+        "    if mask is None:\n"
+        "        return ops.max(states, axis=1)\n"
+        "    return ops.max(ops.where(ops.expand_dims(ops.cast(mask, 'bool'), -1), states, float('-inf')), axis=1)\n"),
 }
 
 #: Added right after the setup cell of a tampered submission: every public check becomes a

@@ -33,6 +33,7 @@ the unanswered stub (the code the grader gives it too), `raised-<ExceptionName>`
 | `rnn_course.checks.rnn_lm`     | 02 RNN language models |
 | `rnn_course.checks.gradients`  | 03 vanishing and exploding gradients |
 | `rnn_course.checks.lstm_gru`   | 04 LSTM and GRU |
+| `rnn_course.checks.birnn`      | 05 stacked and bidirectional RNNs |
 | `rnn_course.checks.cells`      | the stages every RNN cell goes through (02 and 04) |
 """
 

@@ -1,0 +1,149 @@
+"""Notebook 05's graded exercises: the solution passes, plausible mistakes do not.
+
+The answers and the hidden tests are read from `solutions/05_stacked_and_bidirectional.ipynb`, so
+these tests exercise exactly what students get graded on. Each wrong variant is the solution's
+answer cell with one plausible mistake written in (a text edit that must apply, so a variant
+cannot silently turn into the solution). Every variant must be rejected three times:
+
+* by the public check, with a `CheckFailed` whose hint names the mistake and its code,
+* by the whole test cell, public call and hidden tests (any exception fails the cell in nbgrader),
+* by the hidden tests alone.
+
+The solution runs on every Keras backend; the wrong variants (each builds and calls a few RNN
+layers, which JAX compiles anew) run on TensorFlow only, to keep the suite's JAX run short.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import nbformat
+import pytest
+
+from gradecells import AnswerCells, cell_source, exec_cell as _exec_cell
+from rnn_course.checks import CheckFailed
+from rnn_course.checks import birnn as checks
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "solutions" / "05_stacked_and_bidirectional.ipynb"
+# The names the notebook's import cell gives the answer cells.
+PRELUDE = "import keras\nimport numpy as np\nfrom keras import ops\n"
+ANSWERS = ("q5_1_birnn", "q5_2_stacked_rnn", "q5_3_masked_pooling")
+ANSWER_CELLS = AnswerCells(NOTEBOOK.name, ANSWERS, PRELUDE)
+hidden_tests, answers, mutate = ANSWER_CELLS.hidden_tests, ANSWER_CELLS.run, ANSWER_CELLS.mutate
+TF_ONLY = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                             reason="the wrong variants run on TensorFlow only (JAX compiles every RNN anew)")
+
+
+def run_check(grade_id: str, namespace: dict) -> None:
+    {"q5_1_birnn": lambda ns: checks.check_birnn(ns["BiRNN"]),
+     "q5_2_stacked_rnn": lambda ns: checks.check_stacked_rnn(ns["StackedRNN"]),
+     "q5_3_masked_pooling": lambda ns: checks.check_masked_pooling(ns["masked_mean"], ns["masked_max"]),
+     }[grade_id](namespace)
+
+
+def run_test_cell(grade_id: str, namespace: dict) -> None:
+    """The whole test cell, the public call and the hidden tests, as the autograder runs it."""
+    _exec_cell(cell_source(NOTEBOOK.name, f"{grade_id}_tests"), f"{grade_id}_tests", dict(namespace))
+
+
+# --------------------------------------------------------------------------- the wrong variants
+# grade_id -> name -> ([(old, new), ...], a regex the hint must match, the mistake code)
+MUTANTS = {
+    "q5_1_birnn": {
+        "backward outputs not flipped back": (
+            [("y_backward = ops.flip(y_backward, axis=1)", "y_backward = y_backward")],
+            "reversed time order", "backward-not-re-reversed"),
+        "mask not given to the backward RNN": (
+            [("self.backward_layer(inputs, mask=mask, training=training)",
+              "self.backward_layer(inputs, training=training)")],
+            "starts in the padding", "backward-mask-ignored"),
+        "the two directions share one cell": (
+            [("backward_cell = cell.__class__.from_config(cell.get_config())", "backward_cell = cell")],
+            "share weights", "shared-weights"),
+        "backward RNN without go_backwards": (
+            [("return_state=True, go_backwards=True)", "return_state=True)")],
+            "reads the sequence forwards", "backward-not-reversed"),
+        "halves concatenated backward first": (
+            [("ops.concatenate([y_forward, y_backward], axis=-1)", "ops.concatenate([y_backward, y_forward], axis=-1)")],
+            "wrong order", "concat-order"),
+        "backward states before forward states": (
+            [("[output, *forward[1:], *backward[1:]]", "[output, *backward[1:], *forward[1:]]")],
+            "final states", "final-states-wrong"),
+    },
+    "q5_2_stacked_rnn": {
+        "residual skipped": (
+            [("out = out + (h if projection is None else projection(h))", "out = out")],
+            "residuals are missing", "residual-skipped"),
+        "no projection where the sizes differ": (
+            [("if self.residual and out_shape[-1] != shape[-1]:", "if False:"),
+             ("out = out + (h if projection is None else projection(h))",
+              "out = out + h if out.shape[-1] == h.shape[-1] else out")],
+            "cannot be added to its output", "projection-missing"),
+        "projection with a bias": (
+            [("keras.layers.Dense(out_shape[-1], use_bias=False)", "keras.layers.Dense(out_shape[-1])")],
+            "use_bias=True", "projection-not-linear"),
+        "mask not passed to the layers": (
+            [("out = layer(h, mask=mask, training=training)", "out = layer(h, training=training)")],
+            "mask is not passed on", "mask-not-passed"),
+    },
+    "q5_3_masked_pooling": {
+        "mean divided by the padded length": (
+            [("ops.sum(states * m, axis=1) / ops.maximum(ops.sum(m, axis=1), 1.0)",
+              "ops.sum(states * m, axis=1) / ops.shape(states)[1]")],
+            "padded length", "mean-padded-length"),
+        "padding in the mean's sum": (
+            [("ops.sum(states * m, axis=1) / ops.maximum", "ops.sum(states, axis=1) / ops.maximum")],
+            "padded steps are in the sum", "mean-padding-summed"),
+        "max over states times the mask": (
+            [('ops.max(ops.where(m, states, float("-inf")), axis=1)', "ops.max(states * ops.cast(m, states.dtype), axis=1)")],
+            "0 beats a negative", "max-picks-padding-zero"),
+        "max ignores the mask": (
+            [('ops.max(ops.where(m, states, float("-inf")), axis=1)', "ops.max(states, axis=1)")],
+            "mask is ignored", "max-mask-ignored"),
+    },
+}
+CASES = [(gid, name) for gid, variants in MUTANTS.items() for name in variants]
+
+
+# --------------------------------------------------------------------------- the tests
+def test_every_exercise_has_three_wrong_variants():
+    assert set(MUTANTS) == set(ANSWERS)
+    assert all(len(variants) >= 3 for variants in MUTANTS.values())
+
+
+@pytest.mark.parametrize("grade_id", ANSWERS)
+def test_solution_passes_the_check_and_the_test_cell(grade_id, capsys):
+    run_check(grade_id, answers())
+    run_test_cell(grade_id, answers())
+    out = capsys.readouterr()
+    assert out.out.startswith("✓") and out.err == ""
+
+
+@TF_ONLY
+@pytest.mark.parametrize("grade_id, name", CASES, ids=[f"{g}: {n}" for g, n in CASES])
+def test_wrong_variant_is_rejected_by_check_test_cell_and_hidden_tests(grade_id, name, capsys):
+    edits, hint, code = MUTANTS[grade_id][name]
+    wrong = mutate(grade_id, edits)
+    with pytest.raises(CheckFailed, match=hint) as info:
+        run_check(grade_id, answers(**{grade_id: wrong}))
+    assert info.value.code == code and str(info.value).endswith(f" [mistake: {code}]"), str(info.value)
+    with pytest.raises(Exception):  # noqa: B017: any exception fails the test cell in nbgrader
+        run_test_cell(grade_id, answers(**{grade_id: wrong}))
+    with pytest.raises(Exception):  # noqa: B017: the hidden tests do not lean on the public check
+        _exec_cell(hidden_tests(grade_id), f"{grade_id}_tests hidden {name}", answers(**{grade_id: wrong}))
+    assert capsys.readouterr().err == ""  # nbgrader scores a test cell that writes stderr as 0
+
+
+def test_the_untouched_student_notebook_fails_every_check_and_test_cell():
+    student = nbformat.read(str(NOTEBOOK.parents[1] / "notebooks" / NOTEBOOK.name), 4)
+    unanswered = {c.metadata["nbgrader"]["grade_id"]: c.source for c in student.cells
+                  if c.metadata.get("nbgrader", {}).get("solution")}
+    assert set(unanswered) == set(ANSWERS) and all("raise NotImplementedError()" in s for s in unanswered.values())
+    namespace = answers(**unanswered)
+    for grade_id in ANSWERS:
+        with pytest.raises(CheckFailed, match="NotImplementedError") as info:
+            run_check(grade_id, namespace)
+        assert info.value.code == "NotImplementedError", str(info.value)
+        with pytest.raises(Exception):  # noqa: B017
+            run_test_cell(grade_id, namespace)
