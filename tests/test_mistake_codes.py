@@ -24,7 +24,7 @@ from rnn_course.checks import CheckFailed, expect_close, fail, mark
 from rnn_course.grading.results import _MISTAKE_MARK, TestResult
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ("ngram_lm", "rnn_lm", "gradients", "cells", "lstm_gru")
+MODULES = ("ngram_lm", "rnn_lm", "gradients", "cells", "lstm_gru", "birnn")
 #: The shared machinery that raises, or marks, a hint: (name, position of `code` when passed positionally).
 CODED = {"fail": None, "CheckFailed": None, "expect_close": None, "mark": 1}
 CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
@@ -90,6 +90,7 @@ SHARED = {
                             "number that the grader prefixes tells them apart",
         "candidate-sigmoid-not-tanh": "the new content (c̃ or h̃) uses σ where tanh belongs, in 4.1 and 4.2",
     },
+    "birnn": {},
 }
 
 
