@@ -87,6 +87,15 @@ class AnswerCells:
             exec_cell(replaced.get(grade_id, self.sources[grade_id]), grade_id, namespace)
         return namespace
 
+    def unanswered(self) -> dict[str, str]:
+        """The answer cells of the untouched student notebook (notebooks/), each checked to be the stub."""
+        student = nbformat.read(str(ROOT / "notebooks" / self.notebook), as_version=4)
+        stubs = {c.metadata["nbgrader"]["grade_id"]: c.source for c in student.cells
+                 if c.metadata.get("nbgrader", {}).get("solution")}
+        assert set(stubs) == set(self.answers), (sorted(stubs), self.answers)
+        assert all("raise NotImplementedError()" in s for s in stubs.values()), "an answer cell is not the stub"
+        return stubs
+
     def mutate(self, grade_id: str, edits) -> str:
         """The solution's answer cell with `edits` [(old, new), ...] applied; each `old` must occur exactly once."""
         source = self.sources[grade_id]

@@ -18,7 +18,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
-import nbformat
 import pytest
 
 from gradecells import AnswerCells, cell_source, exec_cell as _exec_cell
@@ -136,11 +135,7 @@ def test_wrong_variant_is_rejected_by_check_test_cell_and_hidden_tests(grade_id,
 
 
 def test_the_untouched_student_notebook_fails_every_check_and_test_cell():
-    student = nbformat.read(str(NOTEBOOK.parents[1] / "notebooks" / NOTEBOOK.name), 4)
-    unanswered = {c.metadata["nbgrader"]["grade_id"]: c.source for c in student.cells
-                  if c.metadata.get("nbgrader", {}).get("solution")}
-    assert set(unanswered) == set(ANSWERS) and all("raise NotImplementedError()" in s for s in unanswered.values())
-    namespace = answers(**unanswered)
+    namespace = answers(**ANSWER_CELLS.unanswered())
     for grade_id in ANSWERS:
         with pytest.raises(CheckFailed, match="NotImplementedError") as info:
             run_check(grade_id, namespace)

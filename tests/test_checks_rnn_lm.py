@@ -259,11 +259,7 @@ def test_wrong_variant_is_rejected_by_check_and_hidden_tests(grade_id, name, cap
 
 
 def test_the_untouched_student_notebook_fails_every_check_and_hidden_test():
-    student = nbformat.read(str(NOTEBOOK.parents[1] / "notebooks" / NOTEBOOK.name), 4)
-    unanswered = {c.metadata["nbgrader"]["grade_id"]: c.source for c in student.cells
-                  if c.metadata.get("nbgrader", {}).get("solution")}
-    assert set(unanswered) == set(ANSWERS) and all("raise NotImplementedError()" in s for s in unanswered.values())
-    namespace = answers(**unanswered)
+    namespace = answers(**ANSWER_CELLS.unanswered())
     for grade_id in ANSWERS:
         with pytest.raises(CheckFailed, match="NotImplementedError") as info:
             run_check(grade_id, namespace)

@@ -20,13 +20,12 @@ linear case in float64, the fitted rate within 1% of the spectral radius over
 
 from __future__ import annotations
 
-import inspect
 import math
-import re
 
 import numpy as np
 
 from rnn_course.checks import attribute, fail, guard, passed, to_numpy
+from rnn_course.checks.cells import code_of as _code_of
 
 NORM_RTOL = 1e-4
 RATE_RTOL = 1e-2
@@ -40,14 +39,6 @@ def call(what: str, fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
-def _code_of(fn) -> str | None:
-    """The source of a function without comments or docstrings (None if unavailable)."""
-    try:
-        src = inspect.getsource(fn)
-    except Exception:  # noqa: BLE001: OSError, TypeError, or a student's object that inspect cannot read
-        return None
-    src = re.sub(r'("""|\'\'\')(.|\n)*?\1', "", src)
-    return "\n".join(line.split("#", 1)[0] for line in src.splitlines())
 
 
 def _close(a, b, rtol, atol=0.0) -> bool:
