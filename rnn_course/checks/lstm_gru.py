@@ -51,6 +51,10 @@ def _swap_wu(weights, gates):
 
 
 # ------------------------------------------------------------ 4.1 the LSTM
+#: The same mistake in both cells: the input and recurrent weights exchanged.
+_W_U_SWAPPED = mark("W and U are swapped: U_• multiplies the input x(t) and W_• the previous hidden state h(t-1) "
+                    "(Keras: x(t) @ U_•, h(t-1) @ W_•).", "W-U-swapped")
+
 LSTM_MISTAKES = (
     ("fi_swapped", mark("the forget and input gates are swapped: the forget gate f multiplies the previous cell state, "
                         "c(t) = f∘c(t-1) + i∘c̃(t); yours multiplies c(t-1) by i and the new content by f.",
@@ -72,9 +76,7 @@ LSTM_MISTAKES = (
     ("states_order", mark("the states are in the wrong order: Keras's LSTM keeps [h, c], h first. Read "
                           "`h_prev, c_prev = states` and return `h, [h, c]`.",
                           "states-order")),
-    ("wu_swapped", mark("W and U are swapped: U_• multiplies the input x(t) and W_• the previous hidden state h(t-1) "
-                        "(Keras: x(t) @ U_•, h(t-1) @ W_•).",
-                        "W-U-swapped")),
+    ("wu_swapped", _W_U_SWAPPED),
 )
 
 
@@ -186,9 +188,7 @@ GRU_MISTAKES = (
                         "tanh-not-sigmoid")),
     ("candidate_sigmoid", mark("the new content uses σ where tanh belongs: h̃ = tanh(W_h (r∘h(t-1)) + U_h x(t) + b_h).",
                                "candidate-sigmoid-not-tanh")),
-    ("wu_swapped", mark("W and U are swapped: U_• multiplies the input x(t) and W_• the previous hidden state h(t-1) "
-                        "(Keras: x(t) @ U_•, h(t-1) @ W_•).",
-                        "W-U-swapped")),
+    ("wu_swapped", _W_U_SWAPPED),
 )
 
 

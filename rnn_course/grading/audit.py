@@ -131,16 +131,7 @@ def imported_names(sources: list[str]) -> dict[str, str]:
 
 def module_names(sources: list[str]) -> set[str]:
     """Names that `import` statements in these cells bind to modules."""
-    names = set(KNOWN_MODULES)
-    for src in sources:
-        tree = parse_cell(src)
-        if tree is None:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    names.add(alias.asname or alias.name.split(".")[0])
-    return names
+    return {name for name, origin in imported_names(sources).items() if origin == "module"}
 
 
 def _root(node: ast.AST) -> str | None:
