@@ -95,6 +95,9 @@ def register_cli(subparsers) -> None:
     p.add_argument("--env", action="append", type=_env_pair, metavar="NAME=VALUE",
                    help="environment variable for the kernel, e.g. RNN_COURSE_FAST=0 (repeatable)")
     p.add_argument("--executed", metavar="DIR", help="save each restored, executed notebook here")
+    p.add_argument("--run-all", action="store_true",
+                   help="run every cell (by default the instructor's experiment cells that no answer or test "
+                        "needs are skipped: same scores, about half the time, but no outputs for those cells)")
     p.add_argument("--quiet", action="store_true", help="one line per submission")
     p.add_argument("--no-bar", action="store_true",
                    help="no progress bar (by default a batch shows one, with the ETA, on stderr when it is "
@@ -174,7 +177,7 @@ def _grade(args) -> int:
         raise GradingError(f"--source {args.source} does not exist; expected an instructor notebook.")
     kwargs = dict(source_path=args.source, solutions_dir=args.solutions, cell_timeout=args.cell_timeout,
                   total_timeout=args.timeout, memory_limit_mb=args.memory_mb, env=dict(args.env or []),
-                  check_modules=tuple(args.check_module or DEFAULT_CHECK_MODULES))
+                  check_modules=tuple(args.check_module or DEFAULT_CHECK_MODULES), run_all=args.run_all)
     if len(paths) == 1:
         from rnn_course.grading.grader import grade_notebook
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import nbformat
 
 from rnn_course.assignment import MARKERS
-from rnn_course.grading import audit, integrity
+from rnn_course.grading import audit, integrity, pruning
 from rnn_course.grading.errors import GradingError, SubmissionRejected
 from rnn_course.grading.limits import (  # noqa: F401  (re-exported)
     DEFAULT_CELL_TIMEOUT, DEFAULT_CHECK_MODULES, DEFAULT_MEMORY_MB, DEFAULT_TOTAL_TIMEOUT)
@@ -215,7 +215,7 @@ def reset_source(check_modules, imports: list[str], pinned=()) -> str:
 
 
 def build_run(plan: list[PlanCell], check_modules, pinned=(), *, source: SourceNotebook | None = None,
-              token: str | None = None, modules=()) -> tuple[list[dict], list[int | None]]:
+              token: str | None = None, modules=(), skip=()) -> tuple[list[dict], list[int | None]]:
     """The code cells to run: the prelude, then the plan with a reset cell before every test cell.
 
     With a `token` (see `integrity`), a hidden snapshot cell runs right before
@@ -224,6 +224,7 @@ def build_run(plan: list[PlanCell], check_modules, pinned=(), *, source: SourceN
     error reporting, and ends with the deliberate error that proves the kernel
     still reports errors. With a `source`, each reset also re-runs the imports
     of the source's plain code cells before that test (students can edit those cells).
+    The plan cells in `skip` (`pruning.skippable`) do not run.
 
     Returns:
         `(cells, owners)`: the cells for the sandbox and, for each, the index of
@@ -234,7 +235,7 @@ def build_run(plan: list[PlanCell], check_modules, pinned=(), *, source: SourceN
     imports: list[str] = []
     snapshot_due = token is not None
     for k, pc in enumerate(plan):
-        if pc.cell_type != "code":
+        if pc.cell_type != "code" or k in skip:
             continue
         if snapshot_due and (pc.origin != "instructor" or pc.role == GRADE):
             cells.append({"source": integrity.snapshot_source(token, list(modules)), "replay": True,
@@ -442,7 +443,7 @@ def grade_notebook(submission_path: str | Path, source_path: str | Path | None =
                    cell_timeout: float = DEFAULT_CELL_TIMEOUT, total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
                    memory_limit_mb: int | None = DEFAULT_MEMORY_MB, env: dict[str, str] | None = None,
                    solutions_dir: str | Path | None = None, check_modules=DEFAULT_CHECK_MODULES,
-                   kernel_user: str | None = None, max_restarts: int = 3) -> GradeResult:
+                   kernel_user: str | None = None, max_restarts: int = 3, run_all: bool = False) -> GradeResult:
     """Grades one submitted notebook against its instructor source.
 
     Args:
@@ -460,6 +461,10 @@ def grade_notebook(submission_path: str | Path, source_path: str | Path | None =
         kernel_user: run the kernel as this unprivileged user (needs root; used
             by the Gradescope autograder).
         max_restarts: how many times a kernel that died or hung is replaced.
+        run_all: run every cell. By default the instructor's experiment cells
+            that no answer or test needs are skipped (`pruning`): the scores
+            are the same, in about half the time, but those cells have no
+            outputs in the executed notebook.
 
     Returns:
         A `GradeResult`. A submission that cannot be run (not a notebook, the
@@ -503,7 +508,9 @@ def grade_notebook(submission_path: str | Path, source_path: str | Path | None =
         + [text for _, text in source.plain_code], [p[1] for p in pinned] + [
             str(f) for _, _, folders in pinned for d in folders or [] for f in Path(d).rglob("*.py")],
         check_modules)
-    cells, owners = build_run(plan, check_modules, pinned, source=source, token=token, modules=relied_on)
+    skip = {} if run_all else pruning.skippable(plan, source)
+    cells, owners = build_run(plan, check_modules, pinned, source=source, token=token, modules=relied_on,
+                              skip=skip)
     modules = audit.imported_names([PRELUDE] + [pc.source for pc in plan if pc.cell_type == "code"])
     flags = []
     for j, k in enumerate(owners):
@@ -538,7 +545,7 @@ def grade_notebook(submission_path: str | Path, source_path: str | Path | None =
         return re.sub(r"cell (\d+)", lambda m: _label(plan, owners[int(m.group(1))], owners, int(m.group(1)))
                       if int(m.group(1)) < len(owners) else m.group(0), event)
 
-    executed = _executed_notebook(plan, owners, results, tests)
+    executed = _executed_notebook(plan, owners, results, tests, skip)
     score = round(sum(t.score for t in tests), 6)
     error = None
     if changed:
@@ -576,8 +583,11 @@ def rejected_result(submission: str | Path, source: SourceNotebook, reason: str,
                        tests=tests, rejected=reason, elapsed=elapsed)
 
 
-def _executed_notebook(plan, owners, results, tests):
-    """The restored notebook with its outputs and each test's score in its metadata."""
+def _executed_notebook(plan, owners, results, tests, skip):
+    """The restored notebook with its outputs and each test's score in its metadata.
+
+    A skipped cell (`skip`: plan index to reason) has one output that says why.
+    """
     by_plan = {k: j for j, k in enumerate(owners) if k is not None}
     scores = {t.grade_id: t for t in tests}
     cells = []
@@ -589,6 +599,11 @@ def _executed_notebook(plan, owners, results, tests):
             meta["rnn_course_grader"].update(score=scores[pc.grade_id].score, points=pc.points)
         if pc.cell_type == "code":
             cell = nbformat.v4.new_code_cell(pc.source, metadata=meta)
+            if k in skip:
+                meta["rnn_course_grader"]["skipped"] = True
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"[grader] {skip[k]}\n")]
+                cells.append(cell)
+                continue
             res = results[by_plan[k]]
             cell.outputs = [nbformat.from_dict(o) for o in res.get("outputs", [])]
             if res["status"] in ("timeout", "died", "not_run"):

@@ -269,7 +269,8 @@ def load_source(path: str | Path) -> SourceNotebook:
     return SourceNotebook(path=path, cells=cells, plain_code=plain)
 
 
-def _same_text(a: str, b: str) -> bool:
+def same_text(a: str, b: str) -> bool:
+    """True if two cell texts are equal but for trailing spaces and blank lines at either end."""
     return "\n".join(line.rstrip() for line in a.strip().splitlines()) == \
         "\n".join(line.rstrip() for line in b.strip().splitlines())
 
@@ -316,7 +317,7 @@ def restore(source: SourceNotebook, submission) -> tuple[list[PlanCell], list[st
             continue
         for i in free_idx:
             cell = sub_cells[i]
-            if i not in assigned and cell.cell_type == sc.cell_type and _same_text(cell.source, sc.student_source):
+            if i not in assigned and cell.cell_type == sc.cell_type and same_text(cell.source, sc.student_source):
                 assigned[i], taken[sc.grade_id] = sc, i
                 by_content += 1
                 break
@@ -335,7 +336,7 @@ def restore(source: SourceNotebook, submission) -> tuple[list[PlanCell], list[st
     plain_texts = [text for _, text in source.plain_code]
     orphan_names = {i: defined_names(c.source) for i, c in enumerate(sub_cells)
                     if c.cell_type == "code" and i not in assigned and not _nbgrader_meta(c).get("grade_id")
-                    and not any(_same_text(c.source, t) for t in plain_texts)}
+                    and not any(same_text(c.source, t) for t in plain_texts)}
     by_names = 0
     named_notes: list[str] = []
     for sc in source.cells:
@@ -363,7 +364,7 @@ def restore(source: SourceNotebook, submission) -> tuple[list[PlanCell], list[st
                   and c.role in answerish and c.cell_type == sc.cell_type]
         candidates = [i for i in range(lo + 1, hi) if i not in assigned and sub_cells[i].cell_type == sc.cell_type
                       and not _nbgrader_meta(sub_cells[i]).get("grade_id")
-                      and not any(_same_text(sub_cells[i].source, t) for t in plain_texts)]
+                      and not any(same_text(sub_cells[i].source, t) for t in plain_texts)]
         if len(candidates) == 1 and len(rivals) == 1:
             assigned[candidates[0]], taken[sc.grade_id] = sc, candidates[0]
             by_place += 1
@@ -411,8 +412,8 @@ def restore(source: SourceNotebook, submission) -> tuple[list[PlanCell], list[st
         if sc.role in (LOCKED, GRADE):
             if sub is None:
                 notes.append(f"restored the missing {_kind(sc)} {sc.grade_id}")
-            elif sub.cell_type != sc.cell_type or not (_same_text(sub.source, sc.student_source)
-                                                        or _same_text(sub.source, sc.source)):
+            elif sub.cell_type != sc.cell_type or not (same_text(sub.source, sc.student_source)
+                                                        or same_text(sub.source, sc.source)):
                 notes.append(f"restored the {_kind(sc)} {sc.grade_id} from the instructor's copy "
                              "(the submitted one had been edited)")
             plan.append(PlanCell(role=sc.role, cell_type=sc.cell_type, source=sc.source, grade_id=sc.grade_id,
