@@ -104,6 +104,74 @@ MUTANTS = {
 }
 CASES = [(gid, name) for gid, variants in MUTANTS.items() for name in variants]
 
+# --------------------------------------------------------------------------- valid alternatives
+# Correct answers written differently from the solution: the check and the hidden tests must accept them.
+STACK_BUILD = """        self.projections = []
+        for layer in self.rnn_layers:
+            out_shape = tuple(layer.compute_output_shape(shape))
+            projection = None
+            if self.residual and out_shape[-1] != shape[-1]:
+                projection = keras.layers.Dense(out_shape[-1], use_bias=False)  # linear: no bias, no activation
+                projection.build(shape)
+            self.projections.append(projection)
+            shape = out_shape
+"""
+STACK_CALL = """        h = inputs
+        for layer, projection in zip(self.rnn_layers, self.projections):
+            out = layer(h, mask=mask, training=training)               # (batch, T, size_i)
+            if self.residual:
+                out = out + (h if projection is None else projection(h))
+            h = out
+        return h
+"""
+ALTERNATIVES = {
+    "q5_1_birnn": {
+        "cloned by serialisation, flipped by slicing, concatenated on the last axis by number": [
+            ("backward_cell = cell.__class__.from_config(cell.get_config())",
+             "backward_cell = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(cell))"),
+            ("y_backward = ops.flip(y_backward, axis=1)", "y_backward = y_backward[:, ::-1, :]"),
+            ("ops.concatenate([y_forward, y_backward], axis=-1)", "ops.concatenate((y_forward, y_backward), axis=y_forward.ndim - 1)"),
+            ("return [output, *forward[1:], *backward[1:]]", "return [output] + list(forward[1:]) + list(backward[1:])"),
+        ],
+    },
+    "q5_2_stacked_rnn": {
+        "sizes first, projections by comprehension, indexed loop": [
+            (STACK_BUILD, """        sizes = [shape[-1]]
+        for layer in self.rnn_layers:
+            shape = tuple(layer.compute_output_shape(shape))
+            sizes.append(shape[-1])
+        self.projections = [keras.layers.Dense(d_out, use_bias=False) if self.residual and d_in != d_out else None
+                            for d_in, d_out in zip(sizes[:-1], sizes[1:])]
+        for projection, d_in in zip(self.projections, sizes):
+            if projection is not None:
+                projection.build((None, None, d_in))
+"""),
+            (STACK_CALL, """        h = inputs
+        for i in range(len(self.rnn_layers)):
+            y = self.rnn_layers[i](h, mask=mask, training=training)
+            if self.residual and self.projections[i] is not None:
+                y = y + self.projections[i](h)
+            elif self.residual:
+                y = y + h
+            h = y
+        return h
+"""),
+        ],
+    },
+    "q5_3_masked_pooling": {
+        "sum with where over a count; max against a value below every state": [
+            ("m = ops.expand_dims(ops.cast(mask, states.dtype), -1)              # (batch, T, 1)\n"
+             "    return ops.sum(states * m, axis=1) / ops.maximum(ops.sum(m, axis=1), 1.0)",
+             "real = ops.cast(mask, \"bool\")[:, :, None]\n"
+             "    total = ops.sum(ops.where(real, states, ops.zeros_like(states)), axis=1)\n"
+             "    return total / ops.sum(ops.cast(real, states.dtype), axis=1)"),
+            ('return ops.max(ops.where(m, states, float("-inf")), axis=1)',
+             "return ops.max(ops.where(m, states, ops.min(states) - 1.0), axis=1)"),
+        ],
+    },
+}
+ALTERNATIVE_CASES = [(gid, name) for gid, variants in ALTERNATIVES.items() for name in variants]
+
 
 # --------------------------------------------------------------------------- the tests
 def test_every_exercise_has_three_wrong_variants():
@@ -115,6 +183,20 @@ def test_every_exercise_has_three_wrong_variants():
 def test_solution_passes_the_check_and_the_test_cell(grade_id, capsys):
     run_check(grade_id, answers())
     run_test_cell(grade_id, answers())
+    out = capsys.readouterr()
+    assert out.out.startswith("✓") and out.err == ""
+
+
+def test_every_exercise_has_a_valid_alternative():
+    assert set(ALTERNATIVES) == set(ANSWERS)
+
+
+@TF_ONLY
+@pytest.mark.parametrize("grade_id, name", ALTERNATIVE_CASES, ids=[f"{g}: {n}" for g, n in ALTERNATIVE_CASES])
+def test_a_correct_answer_written_differently_passes(grade_id, name, capsys):
+    other = mutate(grade_id, ALTERNATIVES[grade_id][name])
+    run_check(grade_id, answers(**{grade_id: other}))
+    run_test_cell(grade_id, answers(**{grade_id: other}))
     out = capsys.readouterr()
     assert out.out.startswith("✓") and out.err == ""
 

@@ -59,11 +59,60 @@ def _as_list(result):
 
 
 # ------------------------------------------------------------ 5.1 the bidirectional layer
+_ELMAN_CELL = None
+
+
+def elman_cell_class():
+    """A cell the course wrote itself, not one of Keras's: the lecture's Elman cell in `keras.ops`.
+
+    h(t) = tanh(W_h h(t-1) + W_e e(t) + b), as notebook 02's exercise 2.1 (which a notebook
+    cannot import). The layers of notebook 05 must wrap any cell class, so the checks probe
+    them with this one as well as Keras's: it has no Keras-internal shortcut (no cuDNN
+    path, no `reset_dropout_mask`), only `state_size`, `output_size`, `build`, `call`,
+    `get_initial_state` and `get_config`. Registered for saving as `rnn_course_checks>ElmanCell`.
+
+    Returns:
+        The class (created once, on first use, so that importing the checks does not import Keras).
+    """
+    global _ELMAN_CELL
+    if _ELMAN_CELL is None:
+        import keras
+        from keras import ops
+
+        @keras.saving.register_keras_serializable(package="rnn_course_checks")
+        class ElmanCell(keras.layers.Layer):
+            def __init__(self, units, **kwargs):
+                super().__init__(**kwargs)
+                self.units = int(units)
+                self.state_size = self.units
+                self.output_size = self.units
+
+            def build(self, input_shape):
+                self.W_e = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform",
+                                           name="W_e")
+                self.W_h = self.add_weight(shape=(self.units, self.units), initializer="orthogonal", name="W_h")
+                self.b = self.add_weight(shape=(self.units,), initializer="zeros", name="b")
+
+            def call(self, inputs, states, training=None):
+                h = ops.tanh(ops.matmul(states[0], self.W_h) + ops.matmul(inputs, self.W_e) + self.b)
+                return h, [h]
+
+            def get_initial_state(self, batch_size=None):
+                return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]
+
+            def get_config(self):
+                return {**super().get_config(), "units": self.units}
+
+        _ELMAN_CELL = ElmanCell
+    return _ELMAN_CELL
+
+
 def _cells():
     import keras
 
     return {"keras.layers.SimpleRNNCell(3)": lambda: keras.layers.SimpleRNNCell(3),
-            "keras.layers.LSTMCell(3)": lambda: keras.layers.LSTMCell(3)}
+            "keras.layers.LSTMCell(3)": lambda: keras.layers.LSTMCell(3),
+            "ElmanCell(3), a cell of the course's own": lambda: elman_cell_class()(3)}
 
 
 def _directions(layer, what):
@@ -163,8 +212,9 @@ def check_birnn(BiRNN) -> None:
     mask; flip the backward outputs back into time order when returning sequences; return
     `concat([forward, backward], axis=-1)`, `(batch, T, 2 units)` or `(batch, 2 units)`, and
     with `return_state` the forward states then the backward ones. Probed with Keras's
-    LSTMCell (two states; sequences on and off) and SimpleRNNCell, right-padded masks,
-    gradients (SimpleRNN), and save/load (GRUCell).
+    LSTMCell (two states; sequences on and off), SimpleRNNCell and a cell of the course's
+    own (`elman_cell_class`, not one of Keras's), right-padded masks, gradients
+    (SimpleRNN), and save/load (GRUCell, and the course's cell).
 
     Raises:
         CheckFailed: with a hint naming the wrong part.
@@ -176,7 +226,8 @@ def check_birnn(BiRNN) -> None:
     units = 3
     cells = _cells()
     for cell_name, return_sequences in (("keras.layers.LSTMCell(3)", True), ("keras.layers.LSTMCell(3)", False),
-                                        ("keras.layers.SimpleRNNCell(3)", True)):
+                                        ("keras.layers.SimpleRNNCell(3)", True),
+                                        ("ElmanCell(3), a cell of the course's own", False)):
         make_cell = cells[cell_name]
         what, ref, mine = _birnn_pair(BiRNN, make_cell, cell_name, rng, x, return_sequences)
         expected = _as_list(ref(x, mask=MASK))
@@ -204,9 +255,11 @@ def check_birnn(BiRNN) -> None:
         fail("BiRNN(cell) with return_state=False returned a list; expected a single tensor (batch, 2 units).",
              code="list-without-return-state")
     _check_birnn_gradients(BiRNN, rng)
-    _check_birnn_save_load(BiRNN, x)
+    _check_birnn_save_load(BiRNN, x, "keras.layers.GRUCell(3)", lambda: keras.layers.GRUCell(3))
+    _check_birnn_save_load(BiRNN, x, "ElmanCell(3)", cells["ElmanCell(3), a cell of the course's own"])
     passed("BiRNN: outputs (return_sequences on and off) and final states match keras.layers.Bidirectional with "
-           f"the same weights on right-padded masked batches (LSTMCell, SimpleRNNCell; within {OUTPUT_ATOL:g}), "
+           "the same weights on right-padded masked batches (LSTMCell, SimpleRNNCell and a cell of the course's "
+           f"own; within {OUTPUT_ATOL:g}), "
            f"the gradients too (within {GRAD_ATOL:g}); the two directions have their own weights; it saves and loads.")
 
 
@@ -244,12 +297,12 @@ def _check_birnn_gradients(BiRNN, rng):
                               "from the two RNNs' outputs.", code="gradient-differs")
 
 
-def _check_birnn_save_load(BiRNN, x):
+def _check_birnn_save_load(BiRNN, x, cell_name, make_cell):
     import keras
 
-    what = "keras.Sequential([keras.Input((None, 3)), BiRNN(keras.layers.GRUCell(3), return_sequences=True)])"
+    what = f"keras.Sequential([keras.Input((None, 3)), BiRNN({cell_name}, return_sequences=True)])"
     with guard(what):
-        model = keras.Sequential([keras.Input((None, 3)), BiRNN(keras.layers.GRUCell(3), return_sequences=True)])
+        model = keras.Sequential([keras.Input((None, 3)), BiRNN(make_cell(), return_sequences=True)])
     before = to_numpy(call("model.predict with your BiRNN", model.predict, x, verbose=0), "model.predict")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "birnn.keras")
@@ -266,12 +319,13 @@ def _check_birnn_save_load(BiRNN, x):
 
 # ------------------------------------------------------------ 5.2 the stacked RNN
 def _stack_layers():
-    """Three sequence layers 3 -> 4 -> 4 -> 5, the first bidirectional (so the mask matters), not built."""
+    """Three sequence layers 3 -> 4 -> 4 -> 5, not built: the first bidirectional (so the mask matters), the
+    last an RNN around a cell of the course's own."""
     import keras
 
     steps = {"return_sequences": True, "unroll": unroll()}
     layers = [keras.layers.Bidirectional(keras.layers.GRU(2, **steps)), keras.layers.GRU(4, **steps),
-              keras.layers.SimpleRNN(5, **steps)]
+              keras.layers.RNN(elman_cell_class()(5), **steps)]
     return layers
 
 
@@ -351,7 +405,7 @@ def check_stacked_rnn(StackedRNN) -> None:
     x = _probe(rng)
     sizes = (3, 4, 4, 5)
     for residual in (False, True):
-        what = f"StackedRNN([Bidirectional(GRU(2)), GRU(4), SimpleRNN(5)], residual={residual})"
+        what = f"StackedRNN([Bidirectional(GRU(2)), GRU(4), RNN(ElmanCell(5))], residual={residual})"
         layers = _stack_layers()
         stack = call(what, StackedRNN, layers, residual=residual)
         got = call(f"{what} on inputs of shape {x.shape} with a mask", stack, x, mask=MASK)
