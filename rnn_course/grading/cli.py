@@ -89,7 +89,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--json", metavar="results.json", help="write Gradescope results.json (one submission only)")
     p.add_argument("--out", metavar="grades.csv", help="write one CSV row per submission")
     p.add_argument("--jobs", type=_positive(int), default=None, metavar="N",
-                   help="submissions graded at once (default: CPU cores)")
+                   help="submissions graded at once (default: CPU cores + 1)")
     p.add_argument("--check-module", action="append", metavar="MODULE",
                    help="module re-imported before every test cell (repeatable; default rnn_course.checks)")
     p.add_argument("--env", action="append", type=_env_pair, metavar="NAME=VALUE",
