@@ -135,11 +135,14 @@ def _run(args) -> int:
 
     if args.in_process and args.save:
         raise CourseError("--in-process runs without a kernel and keeps no outputs, so it cannot --save. "
-                          "Drop one of the two.")
+                          "Drop one of the two (--out DIR keeps an in-process run's outputs in a folder).")
+    if args.out and not args.in_process:
+        raise CourseError("--out DIR keeps the outputs of an --in-process run; a kernel run keeps them in the "
+                          "notebook with --save. Add --in-process or use --save.")
     status = 0
     for path in args.notebooks:
         if args.in_process:
-            result = run_in_process(path, mode=args.mode)
+            result = run_in_process(path, mode=args.mode, out_dir=args.out)
         else:
             result = run_notebook(path, mode=args.mode, cell_timeout=args.cell_timeout,
                                   allow_errors=True, save=args.save)
@@ -167,12 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="execute notebooks headlessly and report the time each took")
     p.add_argument("notebooks", nargs="+")
-    p.add_argument("--mode", choices=["fast", "full", "gpu"], default="full")
+    p.add_argument("--mode", choices=["fast", "full", "gpu", "gpu-dry"], default="full",
+                   help="FAST (CI, the grader), full (2-core CPU), gpu (GPU scale) or gpu-dry (the GPU-scale "
+                        "sizes with FAST step counts: proves the GPU configuration on a CPU)")
     p.add_argument("--save", action="store_true", help="store the outputs in the notebook (instructors: solutions/)")
     p.add_argument("--cell-timeout", type=int, default=900)
     p.add_argument("--in-process", action="store_true",
                    help="run the code cells in this Python process, without Jupyter (prints each cell's "
                         "output and time; for machines without a kernel)")
+    p.add_argument("--out", metavar="DIR",
+                   help="with --in-process: keep the run in DIR/<notebook>/ (run.json with each cell's output and "
+                        "time and the tables the notebook published, and every figure as a PNG)")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("data", help="verify (or, for maintainers, bundle) the corpora")

@@ -30,7 +30,7 @@ import warnings
 from rnn_course import device, quiet_imports
 from rnn_course.errors import CourseError
 
-MODES = ("fast", "full", "gpu")
+MODES = ("fast", "full", "gpu", "gpu-dry")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 #: The setup cell before course.toml: on Colab it installed `rnn-course` from PyPI, a name that is not
@@ -237,17 +237,22 @@ def load_settings(root) -> ColabSettings:
 
 
 def mode_from_env(environ=None) -> str:
-    """`"fast"`, `"full"` or `"gpu"`, from `RNN_COURSE_FAST` and `RNN_COURSE_SCALE`."""
+    """`"fast"`, `"full"`, `"gpu"` or `"gpu-dry"`, from `RNN_COURSE_FAST` and `RNN_COURSE_SCALE`.
+
+    `RNN_COURSE_SCALE=gpu-dry` is the dry run of the GPU scale: the GPU-scale sizes with FAST
+    step counts (`CourseConfig.steps`), to prove the GPU configuration on a CPU.
+    """
     environ = os.environ if environ is None else environ
     fast = environ.get("RNN_COURSE_FAST", "").strip().lower()
     scale = environ.get("RNN_COURSE_SCALE", "").strip().lower()
     if fast not in _TRUE + _FALSE:
         raise CourseError(f"RNN_COURSE_FAST must be 1 or 0. Received: {environ['RNN_COURSE_FAST']!r}")
-    if scale not in ("", "cpu", "full", "gpu"):
-        raise CourseError(f"RNN_COURSE_SCALE must be 'full' or 'gpu'. Received: {environ['RNN_COURSE_SCALE']!r}")
+    if scale not in ("", "cpu", "full", "gpu", "gpu-dry"):
+        raise CourseError("RNN_COURSE_SCALE must be 'full', 'gpu' or 'gpu-dry'. "
+                          f"Received: {environ['RNN_COURSE_SCALE']!r}")
     if fast in _TRUE:
         return "fast"  # FAST wins: CI and the grader must never run at GPU scale
-    return "gpu" if scale == "gpu" else "full"
+    return scale if scale in ("gpu", "gpu-dry") else "full"
 
 
 def silence_logs() -> None:
@@ -274,14 +279,61 @@ class CourseConfig:
     seed: int
     backend: str
     report: device.DeviceReport
+    #: The tables this run published (`publish`), by name.
+    tables: dict = dataclasses.field(default_factory=dict)
 
     @property
     def fast(self) -> bool:
         return self.mode == "fast"
 
     def pick(self, *, fast, full, gpu=None):
-        """The value for the current mode, e.g. `steps = COURSE.pick(fast=20, full=2000)`."""
-        return {"fast": fast, "full": full, "gpu": full if gpu is None else gpu}[self.mode]
+        """The value for the current mode, e.g. `units = COURSE.pick(fast=32, full=256, gpu=1024)`.
+
+        `gpu` defaults to `full`; the GPU dry run (`gpu-dry`) takes the `gpu` value too. For a
+        count of training steps or epochs use `steps`, which a dry run keeps small.
+        """
+        gpu = full if gpu is None else gpu
+        return {"fast": fast, "full": full, "gpu": gpu, "gpu-dry": gpu}[self.mode]
+
+    def steps(self, *, fast, full, gpu=None, dry=None):
+        """A count of training steps or epochs for the current mode: `COURSE.steps(fast=20, full=1500, gpu=20000)`.
+
+        Like `pick`, except in the GPU dry run (`rnn-course run --mode gpu-dry`), which takes
+        the GPU-scale sizes (`pick`'s `gpu` values) but `dry` steps (default: the `fast`
+        count), so that the whole GPU configuration runs end to end on a CPU in minutes.
+        """
+        if self.mode == "gpu-dry":
+            return fast if dry is None else dry
+        return self.pick(fast=fast, full=full, gpu=gpu)
+
+    def publish(self, name: str, table) -> None:
+        """Records a result table of this run under `name`, for `rnn-course run --in-process --out DIR`.
+
+        That run writes every published table into `DIR/<notebook>/run.json`, so the results
+        of a run on a machine without Jupyter (a lent GPU) come back as data, to be quoted
+        in the notebook and the README. In Jupyter it only stores the table here.
+
+        Args:
+            name: a non-empty string; publishing a name again replaces its table.
+            table: JSON-serialisable data, typically a list of rows (dicts of numbers and
+                strings). NumPy scalars and arrays are converted.
+
+        Raises:
+            TypeError: `name` is not a non-empty string, or `table` holds something JSON cannot store.
+        """
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"publish() needs a non-empty string name. Received: {name!r}")
+
+        def plain(value):
+            if hasattr(value, "tolist"):  # NumPy scalars and arrays, tensors converted by the caller
+                return value.tolist()
+            raise TypeError(f"table {name!r} holds a {type(value).__name__} ({value!r:.60}), which JSON cannot store; "
+                            "expected numbers, strings, booleans, None, lists and dicts with string keys.")
+
+        try:
+            self.tables[name] = json.loads(json.dumps(table, default=plain, allow_nan=True))
+        except ValueError as err:  # e.g. a circular reference
+            raise TypeError(f"table {name!r} cannot be stored as JSON: {err}") from None
 
     def distribution(self):
         """The distribution setup for this machine (`None` on CPU); see `rnn_course.device`."""

@@ -1,6 +1,9 @@
+import json
 import os
 import subprocess
 import sys
+
+import pytest
 
 
 def _cli(*args, env=None):
@@ -58,6 +61,50 @@ def test_run_in_process_needs_no_kernel_and_reports_each_cell(tmp_path):
     assert "after the failure 42" in out
     assert "1 failing cell(s)" in out and "cell 2: ZeroDivisionError: division by zero" in out
     assert path.read_text() == before
+
+
+def test_run_in_process_keeps_outputs_figures_and_published_tables_in_the_out_folder(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("from rnn_course.notebook import setup\nCOURSE = setup(seed=1)"),
+        nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nimport numpy as np\n"
+                                  "plt.plot([1, 2, 3])\nplt.show()\nfig, ax = plt.subplots()\nax.bar([0], [1])"),
+        nbformat.v4.new_code_cell("COURSE.publish('perplexity', [{'model': 'KN-5', 'valid': np.float64(1.5),"
+                                  " 'curve': np.arange(3)}])\nprint('published')"),
+        nbformat.v4.new_code_cell("1 / 0"),
+    ])
+    path = tmp_path / "showdown.ipynb"
+    nbformat.write(nb, str(path))
+    out = tmp_path / "out"
+    run = _cli("run", "--in-process", "--mode", "fast", "--out", str(out), str(path))
+    assert run.returncode == 1, run.stderr  # the failing cell
+    folder = out / "showdown"
+    data = json.loads((folder / "run.json").read_text())
+    assert data["notebook"] == "showdown.ipynb" and data["mode"] == "fast" and data["backend"] == "tensorflow"
+    assert data["device"]["accelerator"] and data["seconds"] > 0
+    assert data["tables"] == {"perplexity": [{"model": "KN-5", "valid": 1.5, "curve": [0, 1, 2]}]}
+    cells = data["cells"]
+    assert [c["index"] for c in cells] == [0, 1, 2, 3]
+    assert cells[1]["figures"] == ["cell01_fig1.png", "cell01_fig2.png"] and cells[2]["output"] == "published"
+    assert cells[3]["error"].startswith("ZeroDivisionError") and cells[0]["error"] is None
+    for name in cells[1]["figures"]:
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"kept in {folder}: run.json and 2 figure(s)" in run.stdout
+
+
+def test_out_needs_in_process_and_publish_refuses_what_json_cannot_store():
+    run = _cli("run", "--out", "somewhere", "solutions/00_setup.ipynb")
+    assert run.returncode == 2 and "--out DIR keeps the outputs of an --in-process run" in run.stderr
+    from rnn_course.notebook import CourseConfig
+
+    course = CourseConfig(mode="fast", seed=0, backend="tensorflow", report=None)
+    with pytest.raises(TypeError, match=r"table 'bad' holds a object"):
+        course.publish("bad", [{"x": object()}])
+    with pytest.raises(TypeError, match="non-empty string name. Received: ''"):
+        course.publish("", [])
+    course.publish("ok", {"rows": [1, 2]})
+    assert course.tables == {"ok": {"rows": [1, 2]}}
 
 
 def test_run_in_process_cannot_save():

@@ -16,6 +16,8 @@ from rnn_course.errors import CourseError
     ({"RNN_COURSE_FAST": "0"}, "full"),
     ({"RNN_COURSE_SCALE": "gpu"}, "gpu"),
     ({"RNN_COURSE_SCALE": "gpu", "RNN_COURSE_FAST": "1"}, "fast"),
+    ({"RNN_COURSE_SCALE": "gpu-dry"}, "gpu-dry"),
+    ({"RNN_COURSE_SCALE": "gpu-dry", "RNN_COURSE_FAST": "1"}, "fast"),
 ])
 def test_mode_from_env(env, mode):
     assert notebook.mode_from_env(env) == mode
@@ -33,6 +35,15 @@ def test_pick_follows_the_mode():
     assert notebook.CourseConfig("full", 0, "tensorflow", rep).pick(fast=1, full=2) == 2
     assert notebook.CourseConfig("gpu", 0, "tensorflow", rep).pick(fast=1, full=2) == 2
     assert notebook.CourseConfig("gpu", 0, "tensorflow", rep).pick(fast=1, full=2, gpu=3) == 3
+    assert notebook.CourseConfig("gpu-dry", 0, "tensorflow", rep).pick(fast=1, full=2, gpu=3) == 3
+
+
+def test_steps_follow_the_mode_but_a_gpu_dry_run_keeps_them_small():
+    def steps(mode, **kw):
+        return notebook.CourseConfig(mode, 0, "tensorflow", None).steps(fast=20, full=1500, **kw)
+
+    assert [steps(m, gpu=20000) for m in ("fast", "full", "gpu", "gpu-dry")] == [20, 1500, 20000, 20]
+    assert steps("gpu-dry", gpu=20000, dry=2) == 2 and steps("gpu") == 1500
 
 
 def test_setup_cell_runs_quietly_and_seeds(tmp_path):
