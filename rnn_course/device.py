@@ -125,10 +125,10 @@ def _tf_devices() -> tuple[str, list[str]]:
                 return "TPU", [d.name for d in tpus]
         except (ValueError, RuntimeError):
             pass
-    gpus = tf.config.list_physical_devices("GPU")
+    gpus = tf.config.list_logical_devices("GPU")  # logical names ("/device:GPU:0"): what MirroredStrategy takes
     if gpus:
         return "GPU", [d.name for d in gpus]
-    return "CPU", [d.name for d in tf.config.list_physical_devices("CPU")]
+    return "CPU", [d.name for d in tf.config.list_logical_devices("CPU")]
 
 
 def _jax_devices() -> tuple[str, list[str]]:
@@ -189,7 +189,27 @@ def report(backend: str | None = None) -> DeviceReport:
 
 
 def distribution(rep: DeviceReport | None = None):
-    """Builds the distribution setup that `rep.distribution` names, or `None` on CPU."""
+    """Builds the distribution setup that `rep.distribution` names, or `None` on CPU.
+
+    Data parallelism always goes through the framework's own API: each replica gets a
+    slice of every batch and the gradients are averaged across replicas, so one step
+    equals a single-device step on the whole batch.
+
+    - `TPUStrategy`: `tf.distribute.TPUStrategy` on the TPU that `TPUClusterResolver` finds
+      (Colab's; `report()` has connected to it already).
+    - `MirroredStrategy`: `tf.distribute.MirroredStrategy` over `rep.devices`, the logical
+      device names `report()` lists.
+    - `DataParallel`: `keras.distribution.DataParallel` over every JAX device of `rep.accelerator`.
+
+    Args:
+        rep: a `DeviceReport` (default: `report()` of this machine).
+
+    Returns:
+        The strategy or `keras.distribution.Distribution`, or None when `rep.distribution` is "none".
+
+    Raises:
+        BackendError: an unknown plan.
+    """
     rep = rep or report()
     if rep.distribution == "none":
         return None
@@ -200,12 +220,13 @@ def distribution(rep: DeviceReport | None = None):
     if rep.distribution == "MirroredStrategy":
         import tensorflow as tf
 
-        return tf.distribute.MirroredStrategy()
+        return tf.distribute.MirroredStrategy(devices=list(rep.devices) or None)
     if rep.distribution == "DataParallel":
         import keras
 
-        return keras.distribution.DataParallel(devices=keras.distribution.list_devices())
-    raise BackendError(f"Unknown distribution plan: {rep.distribution!r}.")
+        return keras.distribution.DataParallel(devices=keras.distribution.list_devices(rep.accelerator.lower()))
+    raise BackendError(f"Unknown distribution plan: {rep.distribution!r}. "
+                       "Expected one of 'none', 'TPUStrategy', 'MirroredStrategy', 'DataParallel'.")
 
 
 def training_scope(dist=None):

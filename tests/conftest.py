@@ -18,15 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 collect_ignore_glob = ["fixtures/*"]
 
 
-#: Tests that never touch a Keras backend (notebook generation, the course config, packaging,
-#: formula rendering, static scans of the checks): the TensorFlow pass runs them, and the JAX pass
+#: Tests whose result does not depend on the pass's Keras backend (notebook generation, the course
+#: config, packaging, formula rendering, static scans of the checks; tests marked `backend_free`
+#: name their backends themselves): the TensorFlow pass runs them, and the JAX pass
 #: (`make test-jax`, `-m "not backend_free"`) does not run them again.
 BACKEND_FREE = ("test_assignment.py", "test_colab.py", "test_formulas.py", "test_packaging.py",
                 "test_mistake_codes.py")
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "backend_free: never touches a Keras backend, so it runs in one pass only")
+    config.addinivalue_line("markers", "backend_free: does not depend on the pass's backend, so it runs in one pass only")
 
 
 def pytest_collection_modifyitems(config, items):

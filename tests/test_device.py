@@ -1,4 +1,5 @@
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -82,3 +83,120 @@ def test_backend_env_var_is_honoured_in_a_fresh_process():
     out = subprocess.run([sys.executable, "-c", "from rnn_course import device; print(device.select_backend())"],
                          env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "numpy"
+
+
+# ---------------------------------------------------------------------- several devices, on the CPU
+# One data-parallel training step over 2 virtual CPU devices must equal the same step on one device:
+# each replica takes half of the batch and the framework averages the gradients.
+MULTI_DEVICE_STEP = r'''
+import dataclasses, json, sys
+import numpy as np
+backend = sys.argv[1]
+if backend == "tensorflow":
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from rnn_course import device
+
+rep = device.report(backend)
+forced = dataclasses.replace(rep, accelerator="GPU" if backend == "tensorflow" else "CPU",
+                             distribution={"tensorflow": "MirroredStrategy", "jax": "DataParallel"}[backend])
+x = np.random.default_rng(0).normal(size=(8, 5, 3)).astype("float32")
+y = np.random.default_rng(1).normal(size=(8, 4)).astype("float32")
+
+def trained(dist):
+    keras.utils.set_random_seed(0)
+    with device.training_scope(dist):
+        model = keras.Sequential([keras.Input((5, 3)), keras.layers.GRU(4)])
+        model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    model.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    return [w.tolist() for w in model.get_weights()]
+
+dist = device.distribution(forced)
+replicas = dist.num_replicas_in_sync if backend == "tensorflow" else int(dist.device_mesh.devices.size)
+many = trained(dist)
+if backend == "jax":
+    keras.distribution.set_distribution(None)
+one = trained(None)
+print(json.dumps({"devices": rep.devices, "type": type(dist).__name__, "replicas": replicas,
+                  "max_diff": max(float(np.max(np.abs(np.array(a) - np.array(b)))) for a, b in zip(many, one)),
+                  "moved": max(float(np.max(np.abs(np.array(a)))) for a in many)}))
+'''
+
+
+@pytest.mark.backend_free  # each case names its backend: run it in one pass only
+@pytest.mark.parametrize("backend, env, plan", [
+    ("tensorflow", {}, "MirroredStrategy"),
+    ("jax", {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}, "DataParallel"),
+])
+def test_data_parallel_over_two_virtual_cpu_devices_equals_one_device(backend, env, plan):
+    pytest.importorskip(backend)
+    run = subprocess.run([sys.executable, "-c", MULTI_DEVICE_STEP, backend], capture_output=True, text=True,
+                         env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", **env}, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert len(out["devices"]) == 2, out  # report() sees both virtual devices
+    assert out["type"] == plan and out["replicas"] == 2
+    assert out["max_diff"] < 1e-5, out  # the same step as on one device
+    assert out["moved"] > 0
+
+
+# ---------------------------------------------------------------------- TPU, with mocks
+class _FakeDevice:
+    def __init__(self, name, platform="tpu", id=0):
+        self.name, self.platform, self.id = name, platform, id
+
+    def __str__(self):
+        return f"TPU_{self.id}(host=0)"
+
+
+@pytest.mark.backend_free
+def test_tensorflow_finds_a_colab_tpu_and_plans_tpu_strategy(monkeypatch):
+    tf = pytest.importorskip("tensorflow")
+    calls = []
+
+    class Resolver:
+        def __init__(self, *args, **kwargs):
+            calls.append("resolve")
+
+    monkeypatch.setenv("COLAB_TPU_ADDR", "10.0.0.2:8470")
+    monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", Resolver)
+    monkeypatch.setattr(tf.config, "experimental_connect_to_cluster", lambda r: calls.append("connect"))
+    monkeypatch.setattr(tf.tpu.experimental, "initialize_tpu_system", lambda r: calls.append("initialize"))
+    real_logical = tf.config.list_logical_devices
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: (
+        [_FakeDevice(f"/device:TPU:{i}") for i in range(8)] if kind == "TPU" else real_logical(kind)))
+    rep = device.report("tensorflow")
+    assert (rep.accelerator, len(rep.devices), rep.distribution) == ("TPU", 8, "TPUStrategy")
+    assert calls == ["resolve", "connect", "initialize"]
+    built = []
+    monkeypatch.setattr(tf.distribute, "TPUStrategy", lambda resolver: built.append(type(resolver).__name__) or "tpu")
+    assert device.distribution(rep) == "tpu" and built == ["Resolver"]
+
+
+@pytest.mark.backend_free
+def test_tensorflow_without_a_reachable_tpu_falls_back_to_the_cpu(monkeypatch):
+    tf = pytest.importorskip("tensorflow")
+
+    def unreachable(*args, **kwargs):
+        raise ValueError("Please provide a TPU Name to connect to.")
+
+    monkeypatch.setenv("TPU_NAME", "gone")
+    monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", unreachable)
+    rep = device.report("tensorflow")
+    assert rep.accelerator in ("CPU", "GPU") and rep.distribution != "TPUStrategy"
+
+
+@pytest.mark.backend_free
+def test_jax_tpu_plans_data_parallel_over_the_tpu_devices(monkeypatch):
+    jax = pytest.importorskip("jax")
+    import keras
+
+    monkeypatch.setattr(jax, "devices", lambda *a: [_FakeDevice("tpu", id=i) for i in range(4)])
+    rep = device.report("jax")
+    assert (rep.accelerator, len(rep.devices), rep.distribution) == ("TPU", 4, "DataParallel")
+    asked, built = [], []
+    monkeypatch.setattr(keras.distribution, "list_devices", lambda kind=None: asked.append(kind) or ["tpu:0", "tpu:1"])
+    monkeypatch.setattr(keras.distribution, "DataParallel", lambda devices: built.append(devices) or "dp")
+    assert device.distribution(rep) == "dp" and asked == ["tpu"] and built == [["tpu:0", "tpu:1"]]
