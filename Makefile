@@ -44,10 +44,10 @@ test: setup test-tf test-jax
 test-tf: setup $(MATHJAX_STAMP)
 	KERAS_BACKEND=tensorflow RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) --dist loadscope \
 	  --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
-	  tests solutions
+	  --junitxml=build/test-tf.xml tests solutions
 
 test-jax: setup $(MATHJAX_STAMP)
-	KERAS_BACKEND=jax RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) -m "not notebook and not grading and not backend_free" tests
+	KERAS_BACKEND=jax RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) -m "not notebook and not grading and not backend_free" --junitxml=build/test-jax.xml tests
 
 # Colab, simulated (not part of `make test`: the venv downloads about 600 MB). A fresh venv with
 # what Colab ships and not the course (TensorFlow 2.19 and an older Keras, so the setup cell must

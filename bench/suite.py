@@ -1,0 +1,108 @@
+"""What each graded notebook costs the test suite, as a multiple of its own FAST run.
+
+`make test` writes pytest's JUnit reports to `build/test-tf.xml` and `build/test-jax.xml`
+(git-ignored). This script reads them and charges every test to a notebook:
+
+- **FAST run (nbval)**: the notebook's cells under nbval (TensorFlow): the anchor, one
+  execution of the notebook in FAST mode;
+- **JAX run**: `tests/notebooks/test_other_backends.py` for that notebook;
+- **student run**: `tests/notebooks/test_student_notebooks.py` (its student version);
+- **grading run**: `tests/notebooks/test_gradescope_course.py` (one Gradescope grade);
+- **mutation tests**: `tests/test_checks_<topic>.py`, both passes, for the checks module
+  the notebook imports (the wrong variants, run outside Jupyter);
+- everything else is shared (the package's unit tests, the grader's fixtures, the one
+  nbgrader round trip for all notebooks).
+
+It prints, per notebook, each part in seconds and the total as a multiple of the FAST run,
+with and without the mutation tests. Times are the tests' own (with `-n 2` two run at once,
+so they add up to about twice the wall time). Issue 9's goal: a notebook costs the suite at
+most about 3x its FAST run.
+
+Usage:
+    make test && python bench/suite.py
+    python bench/suite.py build/test-tf.xml build/test-jax.xml
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = {"test_other_backends": "JAX run", "test_student_notebooks": "student run",
+        "test_gradescope_course": "grading run"}
+PARTS = ["FAST run (nbval)", "JAX run", "student run", "grading run", "mutation tests"]
+
+
+def checks_of_notebooks() -> dict[str, str]:
+    """{checks module name: notebook stem}, from the solutions' `from rnn_course.checks import X` lines."""
+    found = {}
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        for topic in re.findall(r"from rnn_course\.checks import (\w+)", text):
+            found.setdefault(topic, path.stem)
+    return found
+
+
+def charge(reports: list[Path]) -> tuple[dict[str, dict[str, float]], float, dict[str, float]]:
+    """Per notebook and part, the seconds; the shared seconds; each report's wall time."""
+    stems = [p.stem for p in sorted((ROOT / "solutions").glob("*.ipynb"))]
+    topics = checks_of_notebooks()
+    costs = {s: dict.fromkeys(PARTS, 0.0) for s in stems}
+    shared, walls = 0.0, {}
+    for report in reports:
+        root = ET.parse(report).getroot()
+        suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+        walls[report.name] = sum(float(s.get("time", 0)) for s in suites)
+        for case in root.iter("testcase"):
+            cls, name, seconds = case.get("classname", ""), case.get("name", ""), float(case.get("time", 0))
+            module = cls.rsplit(".", 1)[-1]
+            if cls.startswith("solutions.") and cls.endswith(".ipynb"):
+                costs.setdefault(cls[len("solutions."):-len(".ipynb")], dict.fromkeys(PARTS, 0.0))
+                costs[cls[len("solutions."):-len(".ipynb")]]["FAST run (nbval)"] += seconds
+            elif module in RUNS and (stem := next((s for s in stems if f"[{s}" in name), None)):
+                costs[stem][RUNS[module]] += seconds
+            elif module.startswith("test_checks_") and module[len("test_checks_"):] in topics:
+                costs[topics[module[len("test_checks_"):]]]["mutation tests"] += seconds
+            else:
+                shared += seconds
+    return costs, shared, walls
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("reports", nargs="*", type=Path,
+                        default=[ROOT / "build" / "test-tf.xml", ROOT / "build" / "test-jax.xml"])
+    args = parser.parse_args(argv)
+    missing = [str(r) for r in args.reports if not r.is_file()]
+    if missing:
+        print(f"no JUnit report at {', '.join(missing)}; run `make test` first (it writes them).", file=sys.stderr)
+        return 2
+    costs, shared, walls = charge(args.reports)
+    print("wall time per report: " + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()))
+    print(f"\n{'notebook':34s}" + "".join(f"{p:>18s}" for p in PARTS) + f"{'x FAST':>9s}{'x FAST, runs only':>19s}")
+    for stem, parts in costs.items():
+        fast = parts["FAST run (nbval)"]
+        total = sum(parts.values())
+        runs = total - parts["mutation tests"]
+        ratio = f"{total / fast:>9.1f}" if fast else f"{'-':>9s}"
+        ratio_runs = f"{runs / fast:>19.1f}" if fast else f"{'-':>19s}"
+        print(f"{stem:34s}" + "".join(f"{parts[p]:>17.1f}s" for p in PARTS) + ratio + ratio_runs)
+    graded = [p for p in costs.values() if p["grading run"] > 0]
+    if graded:
+        fast = sum(p["FAST run (nbval)"] for p in graded)
+        total = sum(sum(p.values()) for p in graded)
+        runs = total - sum(p["mutation tests"] for p in graded)
+        print(f"\ngraded notebooks together: {total:.0f} s of tests for {fast:.0f} s of FAST runs: "
+              f"{total / fast:.1f}x ({runs / fast:.1f}x counting only the notebook runs, not the mutation tests)")
+    print(f"shared (unit tests, grader fixtures, the nbgrader round trip): {shared:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
