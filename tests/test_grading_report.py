@@ -293,6 +293,13 @@ def test_rows_of_two_notebooks_get_a_section_each(tmp_path):
     assert any(p["kind"] == "grading failed" for p in data["problems"])
 
 
+def test_inputs_that_share_a_file_name_are_told_apart_by_their_folder(tmp_path):
+    from rnn_course.grading.report import _input_names
+
+    assert _input_names(["/x/class01/grades.csv", "/x/class02/grades.csv", "/x/class01/grades.csv", "other.csv"]) == \
+        ["class01/grades.csv", "class02/grades.csv", "other.csv"]
+
+
 def test_answer_excerpts_come_from_the_graders_executed_notebooks(tmp_path):
     """`rnn-course grade --executed` marks cells with `rnn_course_grader` metadata; the docstring is left out."""
     from rnn_course.grading.report import answer_excerpt

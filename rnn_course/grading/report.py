@@ -310,6 +310,13 @@ def answer_excerpt(notebook_path: Path, test_id: str, lines: int = 12) -> str | 
 
 
 # ---------------------------------------------------------------------- aggregates
+def _input_names(files) -> list[str]:
+    """Each input CSV by its file name, or by `folder/name` where two inputs share a file name."""
+    files = [Path(f) for f in dict.fromkeys(files)]
+    names = [f.name for f in files]
+    return [str(Path(*f.parts[-2:])) if names.count(f.name) > 1 else f.name for f in files]
+
+
 def _quantiles(values: list[float]) -> dict:
     values = sorted(values)
     if not values:
@@ -482,7 +489,7 @@ def aggregate(rows: list[Row], *, anonymiser: Anonymiser | None = None, executed
               "slowest": [{"submission": anon.submission(i, rows[i]), "seconds": s}
                           for i, s in sorted(times, key=lambda x: -x[1])[:5]],
               "per_submission": [{"submission": anon.submission(i, rows[i]), "seconds": s} for i, s in times]}
-    return {"anonymised": anon.active, "inputs": [anon(Path(f).name) for f in dict.fromkeys(r.file for r in rows)],
+    return {"anonymised": anon.active, "inputs": [anon(name) for name in _input_names(r.file for r in rows)],
             "submissions": len(rows), "notebooks": notebooks, "problems": problems, "timing": timing,
             "warnings": warnings}
 
