@@ -35,6 +35,10 @@ from rnn_course.grading.errors import GradingError, SubmissionRejected
 
 HIDDEN_REGION = re.compile(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*\n?", re.S)
 
+#: The tag an instructor puts on a plain code cell that no answer or test depends on (a training run,
+#: a plot): the grader may skip it (`pruning`).
+EXPERIMENT_TAG = "experiment"
+
 #: Roles of the cells of a restored notebook.
 LOCKED, ANSWER, GRADE, MANUAL, FREE, STUDENT, GUARD = (
     "locked", "answer", "grade", "manual", "free", "student", "guard")
@@ -75,6 +79,9 @@ class SourceNotebook:
     #: The source's code cells without nbgrader metadata, as `(n, text)`: `n` nbgrader cells come before it.
     #: Students may edit these cells; the grader re-runs their imports before later test cells.
     plain_code: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+    #: The texts of the plain code cells the instructor tagged `experiment` (`EXPERIMENT_TAG`): no
+    #: answer or test depends on them, so the grader may skip them (`pruning`).
+    experiments: list[str] = dataclasses.field(default_factory=list)
 
     def plain_imports_before(self, position: int) -> list[str]:
         """The top-level imports of the plain code cells before the nbgrader cell at `position`."""
@@ -239,13 +246,15 @@ def load_source(path: str | Path) -> SourceNotebook:
     except Exception as err:
         raise GradingError(f"source notebook {path}: nbgrader could not make its student version "
                            f"({type(err).__name__}: {err}).") from None
-    cells, seen, plain = [], {}, []
+    cells, seen, plain, experiments = [], {}, [], []
     for i, cell in enumerate(nb.cells):
         meta = _nbgrader_meta(cell)
         gid = meta.get("grade_id")
         if not meta or not gid:
             if cell.cell_type == "code" and cell.source.strip():
                 plain.append((len(cells), cell.source))
+                if EXPERIMENT_TAG in (cell.get("metadata", {}).get("tags") or []):
+                    experiments.append(cell.source)
             continue
         if gid in seen:
             raise GradingError(f"source notebook {path}: grade_id {gid!r} is used by cells {seen[gid]} and {i}; "
@@ -266,7 +275,7 @@ def load_source(path: str | Path) -> SourceNotebook:
     if not any(c.role == GRADE for c in cells):
         raise GradingError(f"source notebook {path} has no autograded test cells (nbgrader grade: true, "
                            "solution: false); expected an instructor notebook from solutions/.")
-    return SourceNotebook(path=path, cells=cells, plain_code=plain)
+    return SourceNotebook(path=path, cells=cells, plain_code=plain, experiments=experiments)
 
 
 def same_text(a: str, b: str) -> bool:
