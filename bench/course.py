@@ -12,7 +12,7 @@ in a subprocess, so that times from different machines can be compared.
 
 Usage:
     python bench/course.py                          # FAST and full, every notebook in solutions/
-    python bench/course.py --modes fast             # FAST only (about 4 minutes)
+    python bench/course.py --modes fast --json build/course.json   # FAST only (about 4 minutes)
     python bench/course.py 02_rnn_language_models 05_stacked_and_bidirectional --modes full
     KERAS_BACKEND=jax python bench/course.py --modes fast --in-process
 """
@@ -65,6 +65,7 @@ def main(argv=None) -> int:
     parser.add_argument("notebooks", nargs="*", help="notebook names in solutions/ (default: all)")
     parser.add_argument("--modes", nargs="+", choices=sorted(GOALS), default=["fast", "full"])
     parser.add_argument("--in-process", action="store_true", help="run without Jupyter (rnn-course run --in-process)")
+    parser.add_argument("--json", metavar="PATH", help="also write the times as JSON (bench/suite.py --fast-runs reads it)")
     args = parser.parse_args(argv)
     everything = sorted((ROOT / "solutions").glob("*.ipynb"))
     if args.notebooks:
@@ -91,6 +92,10 @@ def main(argv=None) -> int:
             times[mode][path.stem] = (seconds, failed)
             print(f"  {mode:5s} {path.stem:36s} {seconds:7.1f} s{f'  ({failed} failing cell(s))' if failed else ''}",
                   flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "date": str(datetime.date.today()), "backend": backend, "reference_ms": ref,
+            "seconds": {m: {n: s for n, (s, _) in t.items()} for m, t in times.items()}}, indent=1))
     print()
     header = f"{'notebook':36s}" + "".join(f"{m + ' (s)':>12s}" for m in args.modes)
     print(header)
