@@ -97,8 +97,8 @@ def variants(name: str) -> list[tuple[str, str | None, str | None]]:
     return mix
 
 
-def write_class(folder: Path, n: int, name: str) -> list[tuple[Path, str, dict[str, float]]]:
-    """Writes `n` submissions of notebook `name` as `folder/student_NNN/<name>.ipynb`.
+def write_class(folder: Path, n: int, name: str, mix: list) -> list[tuple[Path, str, dict[str, float]]]:
+    """Writes `n` submissions of notebook `name`, cycling through `mix` (`variants`), as `folder/student_NNN/<name>.ipynb`.
 
     Returns:
         `(path, label, expected per-test scores)` for each.
@@ -111,7 +111,6 @@ def write_class(folder: Path, n: int, name: str) -> list[tuple[Path, str, dict[s
     answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution.cells
                if c.metadata.get("nbgrader", {}).get("solution")}
     points = expected_scores(name, "")
-    mix = variants(name)
     out = []
     for i in range(n):
         label, wrong_id, wrong_text = mix[i % len(mix)]
@@ -176,11 +175,12 @@ def main(argv=None) -> int:
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="class_grading_"))
     folder.mkdir(parents=True, exist_ok=True)
     name = NOTEBOOKS[args.notebook]
-    submissions = write_class(folder, args.n, name)
+    mix = variants(name)
+    submissions = write_class(folder, args.n, name, mix)
     labels = {p: label for p, label, _ in submissions}
     expected = {p: e for p, _, e in submissions}
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"{args.n} submissions of {name} in {folder}: a mix of {len(variants(name))} kinds that repeats "
+          f"{args.n} submissions of {name} in {folder}: a mix of {len(mix)} kinds that repeats "
           "(solution, untouched, wrong variants)", flush=True)
 
     wrong: list[str] = []

@@ -89,30 +89,26 @@ def main(argv=None) -> int:
         print(f"no JUnit report at {', '.join(missing)}; run `make test` first (it writes them).", file=sys.stderr)
         return 2
     costs, shared, walls = charge(args.reports)
-    anchor = "nbval's cells"
+    anchors = {stem: parts["FAST run (nbval)"] for stem, parts in costs.items()}
+    label = "nbval's cells"
     if args.fast_runs:
-        runs = json.loads(args.fast_runs.read_text())["seconds"]["fast"]
-        anchor = f"the whole FAST run ({args.fast_runs})"
-        for stem, parts in costs.items():
-            if stem in runs:
-                parts["FAST run"] = runs[stem]
-    print(f"anchor: {anchor}")
+        anchors.update(json.loads(args.fast_runs.read_text())["seconds"]["fast"])
+        label = f"the whole FAST run ({args.fast_runs})"
+    print(f"anchor: {label}")
     print("wall time per report: " + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()))
     print(f"\n{'notebook':34s}" + "".join(f"{p:>18s}" for p in PARTS) + f"{'FAST run':>10s}{'x FAST':>9s}"
           f"{'x FAST, runs only':>19s}")
     for stem, parts in costs.items():
-        fast = parts.pop("FAST run", None) or parts["FAST run (nbval)"]
-        parts["anchor"] = fast
-        total = sum(v for k, v in parts.items() if k != "anchor")
+        fast, total = anchors[stem], sum(parts.values())
         runs = total - parts["mutation tests"]
         ratio = f"{total / fast:>9.1f}" if fast else f"{'-':>9s}"
         ratio_runs = f"{runs / fast:>19.1f}" if fast else f"{'-':>19s}"
         print(f"{stem:34s}" + "".join(f"{parts[p]:>17.1f}s" for p in PARTS) + f"{fast:>9.1f}s" + ratio + ratio_runs)
-    graded = [p for p in costs.values() if p["grading run"] > 0]
+    graded = [stem for stem, parts in costs.items() if parts["grading run"] > 0]
     if graded:
-        fast = sum(p["anchor"] for p in graded)
-        total = sum(sum(v for k, v in p.items() if k != "anchor") for p in graded)
-        runs = total - sum(p["mutation tests"] for p in graded)
+        fast = sum(anchors[s] for s in graded)
+        total = sum(sum(costs[s].values()) for s in graded)
+        runs = total - sum(costs[s]["mutation tests"] for s in graded)
         print(f"\ngraded notebooks together: {total:.0f} s of tests for {fast:.0f} s of FAST runs: "
               f"{total / fast:.1f}x ({runs / fast:.1f}x counting only the notebook runs, not the mutation tests)")
     print(f"shared (unit tests, grader fixtures, the nbgrader round trip): {shared:.0f} s")

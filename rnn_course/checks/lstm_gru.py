@@ -55,6 +55,10 @@ def _swap_wu(weights, gates):
 _W_U_SWAPPED = mark("W and U are swapped: U_• multiplies the input x(t) and W_• the previous hidden state h(t-1) "
                     "(Keras: x(t) @ U_•, h(t-1) @ W_•).", "W-U-swapped")
 
+#: The hint when the cell is wrong only with input_dim == units, where a swapped product still has the
+#: right shape (LSTM and GRU alike).
+_WHICH_PRODUCT = mark("Check which matrix multiplies which vector: x(t) @ U_•, h(t-1) @ W_•.", "wrong-matrix-product")
+
 LSTM_MISTAKES = (
     ("fi_swapped", mark("the forget and input gates are swapped: the forget gate f multiplies the previous cell state, "
                         "c(t) = f∘c(t-1) + i∘c̃(t); yours multiplies c(t-1) by i and the new content by f.",
@@ -134,8 +138,7 @@ def lstm_spec(cell_class) -> CellSpec:
         value_hint=mark("Check each term against the lecture: i, f, o = σ(W h(t-1) + U x(t) + b); "
                         "c̃ = tanh(W_c h(t-1) + U_c x(t) + b_c); c(t) = f∘c(t-1) + i∘c̃; h(t) = o∘tanh(c(t)).",
                         "wrong-LSTM-recurrence"),
-        square_hint=mark("Check which matrix multiplies which vector: x(t) @ U_•, h(t-1) @ W_•.",
-                         "wrong-matrix-product"),
+        square_hint=_WHICH_PRODUCT,
         builtin_hint=mark("your cell must compute exactly what keras.layers.LSTMCell computes with the same weights "
                           "(Keras's kernel holds U_i, U_f, U_c, U_o side by side; see rnn_course.transplant).",
                           "differs-from-LSTM"),
@@ -246,8 +249,7 @@ def gru_spec(cell_class) -> CellSpec:
         value_hint=mark("Check each term against the lecture: u, r = σ(W h(t-1) + U x(t) + b); "
                         "h̃ = tanh(W_h (r∘h(t-1)) + U_h x(t) + b_h); h(t) = (1 - u)∘h(t-1) + u∘h̃.",
                         "wrong-GRU-recurrence"),
-        square_hint=mark("Check which matrix multiplies which vector: x(t) @ U_•, h(t-1) @ W_•.",
-                         "wrong-matrix-product"),
+        square_hint=_WHICH_PRODUCT,
         builtin_hint=mark("your cell must compute exactly what keras.layers.GRUCell(reset_after=False) computes with "
                           "the same weights (u = 1 - z: rnn_course.transplant negates z's blocks).", "differs-from-GRU"),
         units=4, input_dim=3, batch=2, steps=6, seed=5)
