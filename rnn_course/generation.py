@@ -12,6 +12,10 @@ function that advances the state by one token:
 It calls the model's own layers (the embedding, the RNN's *cell*, the output
 layer), so it works with any Keras RNN cell whose `call(inputs, states)`
 follows the Keras contract: a simple RNN, an LSTM, a GRU, or yours.
+
+`sample_from_model(model, prompt_ids, n)` (notebook 06) pays the O(n²) instead, for
+any model whose layers `rnn_lm_step` cannot take apart (two stacked RNNs, a tied
+output layer).
 """
 
 from __future__ import annotations
@@ -68,3 +72,42 @@ def rnn_lm_step(model, batch_size: int = 1):
         return keras.ops.convert_to_numpy(output).astype(np.float64), list(new_state)
 
     return step, state
+
+
+def sample_from_model(model, prompt_ids, num_tokens: int, *, temperature: float = 1.0, seed: int = 0) -> np.ndarray:
+    """Samples `num_tokens` ids from any left-to-right language model by re-reading the prefix.
+
+    Unlike `rnn_lm_step`, this needs nothing of the model but its contract (`(batch, T)` ids in,
+    `(batch, T, vocab)` logits out, the logits at step t depending only on the ids up to t), so it
+    serves stacked RNNs, tied output layers and dropout alike. Each new token costs one forward
+    pass over a window of fixed length `len(prompt_ids) + num_tokens` (the steps after the
+    prefix hold `<pad>` and are never read by a causal model), so the model is compiled once.
+
+    Args:
+        model: a Keras language model (`predict_on_batch` is used, dropout is off).
+        prompt_ids: 1-D int ids to start from, at least one (e.g. `[vocab.eos_id]`: a line start).
+        num_tokens: how many ids to sample after the prompt.
+        temperature: divides the logits before the softmax; must be > 0.
+        seed: seed of the NumPy generator that draws the tokens.
+
+    Returns:
+        int array `(num_tokens,)`: the sampled ids, without the prompt.
+
+    Raises:
+        ValueError: an empty prompt, a non-positive `num_tokens` or `temperature`.
+    """
+    prompt = np.asarray(prompt_ids, dtype=np.int32).reshape(-1)
+    if prompt.size == 0:
+        raise ValueError("`prompt_ids` must hold at least one id (e.g. [vocab.eos_id], a line start). Received none.")
+    if not isinstance(num_tokens, (int, np.integer)) or num_tokens < 1:
+        raise ValueError(f"`num_tokens` must be a positive integer. Received: num_tokens={num_tokens!r}")
+    if not temperature > 0:
+        raise ValueError(f"`temperature` must be > 0. Received: temperature={temperature!r}")
+    rng = np.random.default_rng(seed)
+    window = np.zeros((1, prompt.size + num_tokens), dtype=np.int32)
+    window[0, :prompt.size] = prompt
+    for t in range(prompt.size, window.shape[1]):
+        logits = np.asarray(model.predict_on_batch(window), dtype=np.float64)[0, t - 1] / temperature
+        probs = np.exp(logits - logits.max())
+        window[0, t] = rng.choice(probs.size, p=probs / probs.sum())
+    return window[0, prompt.size:].copy()

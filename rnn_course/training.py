@@ -354,16 +354,25 @@ if keras is not None:
             logs = logs or {}
             if "val_perplexity" in logs:
                 self.valid = float(logs["val_perplexity"])
+            self._logs = logs
             if self.step >= self.total_steps:
-                values = [(k, float(logs[k])) for k in ("loss", "perplexity") if k in logs]
-                if self.valid is not None:
-                    values.append(("val_perplexity", self.valid))
-                self.bar.update(self.step, values, finalize=True)
+                self._finish()
+
+        def on_train_end(self, logs=None):  # stopped early by a time budget: close the bar where it stands
+            if self.step < self.total_steps:
+                self._finish()
+
+        def _finish(self):
+            logs = getattr(self, "_logs", {})
+            values = [(k, float(logs[k])) for k in ("loss", "perplexity") if k in logs]
+            if self.valid is not None:
+                values.append(("val_perplexity", self.valid))
+            self.bar.update(self.step, values, finalize=True)
 
     class _Recorder(keras.callbacks.Callback):
-        def __init__(self, history: LMHistory, eval_every: int):
+        def __init__(self, history: LMHistory, eval_every: int, time_budget: float | None = None):
             super().__init__()
-            self.history, self.eval_every = history, eval_every
+            self.history, self.eval_every, self.time_budget = history, eval_every, time_budget
             self.train_seconds = 0.0
 
         def on_epoch_begin(self, epoch, logs=None):
@@ -378,6 +387,8 @@ if keras is not None:
                 self.train_seconds += time.perf_counter() - self._start
             self.history.add((epoch + 1) * self.eval_every, logs.get("perplexity", float("nan")),
                              logs.get("val_perplexity", float("nan")), self.train_seconds)
+            if self.time_budget is not None and self.train_seconds >= self.time_budget:
+                self.model.stop_training = True  # checked between evaluations, so every row is a whole interval
 
 
 def compile_lm(model, *, learning_rate: float = 2e-3, clipnorm: float | None = 1.0, loss=None,
@@ -422,7 +433,8 @@ def compile_lm(model, *, learning_rate: float = 2e-3, clipnorm: float | None = 1
 
 def fit_lm(model, train, valid=None, *, steps: int, batch_size: int = 32, eval_every: int | None = None,
            learning_rate: float = 2e-3, clipnorm: float | None = 1.0, loss=None, seed: int = 0, compile: bool = True,
-           progress: bool = True, interval: float = 2.0, eval_batch_size: int | None = None) -> LMHistory:
+           progress: bool = True, interval: float = 2.0, eval_batch_size: int | None = None,
+           time_budget: float | None = None) -> LMHistory:
     """Trains a language model for a number of steps with `model.fit`; returns its learning curve.
 
     The training windows are shuffled and batched forever (teacher forcing: the
@@ -445,9 +457,18 @@ def fit_lm(model, train, valid=None, *, steps: int, batch_size: int = 32, eval_e
         progress: show a keras progress bar over the whole run.
         interval: seconds between two redraws of the progress bar.
         eval_batch_size: batch size for validation (default: `2 * batch_size`).
+        time_budget: seconds of training (evaluation excluded) after which to stop, or `None`
+            to run all `steps`. The budget is checked after each evaluation, so training
+            stops at the first evaluation at or past it and every row of the curve covers
+            `eval_every` steps; `steps` is then the most that may run. Notebook 06 gives every
+            model the same wall-clock budget, so a slower machine trains less, not longer.
 
     Returns:
         An `LMHistory`, whose first row (step 0) is the untrained model.
+
+    Raises:
+        ValueError: bad `steps`, `eval_every`, `batch_size` or `time_budget`, or windows
+            that are not `(inputs, targets)` int arrays of one shape.
     """
     x, y = _check_windows("train", train)
     if len(x) < batch_size:
@@ -458,6 +479,9 @@ def fit_lm(model, train, valid=None, *, steps: int, batch_size: int = 32, eval_e
     eval_every = int(eval_every or max(1, steps // 10))
     if eval_every < 1 or steps % eval_every:
         raise ValueError(f"`steps` must be a multiple of `eval_every`. Received steps={steps}, eval_every={eval_every}.")
+    if time_budget is not None and not (isinstance(time_budget, (int, float, np.integer, np.floating))
+                                        and math.isfinite(time_budget) and time_budget > 0):
+        raise ValueError(f"`time_budget` must be None or a positive number of seconds. Received: time_budget={time_budget!r}")
     validation = _check_windows("valid", valid) if valid is not None else None
     eval_batch_size = eval_batch_size or 2 * batch_size
     if compile:
@@ -466,7 +490,7 @@ def fit_lm(model, train, valid=None, *, steps: int, batch_size: int = 32, eval_e
     before = (model.evaluate(*validation, batch_size=eval_batch_size, verbose=0, return_dict=True)
               if validation is not None else {})
     history.add(0, float("nan"), before.get("perplexity", float("nan")), 0.0)
-    callbacks = [_Recorder(history, eval_every)]
+    callbacks = [_Recorder(history, eval_every, None if time_budget is None else float(time_budget))]
     if progress:
         callbacks.append(LMProgressBar(steps, interval=interval))
     model.fit(_batches(x, y, batch_size, seed), steps_per_epoch=eval_every, epochs=steps // eval_every,

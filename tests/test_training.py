@@ -190,8 +190,23 @@ def test_evaluate_perplexity_counts_each_target_once():
     assert training.evaluate_perplexity(model, ids, seq_len=10, batch_size=2) == pytest.approx(per_window, rel=1e-4)
 
 
+def test_fit_lm_stops_at_the_first_evaluation_past_its_time_budget(capsys, monkeypatch):
+    clock = iter(np.arange(0.0, 1000.0, 0.5))  # each reading of the clock is 0.5 s later
+    monkeypatch.setattr(training.time, "perf_counter", lambda: float(next(clock)))
+    ids = np.tile(np.arange(4, 12), 50)
+    history = training.fit_lm(tiny_lm(), lm_windows(ids, 8), lm_windows(ids[:100], 8), steps=40, batch_size=4,
+                              eval_every=2, time_budget=1.2, interval=0.0)
+    # Two clock readings per interval (its start, then the start of its validation): 0.5 s each.
+    # 0.5 and 1.0 s are under the budget, 1.5 s is past it: three intervals of two steps run, not twenty.
+    assert history.steps == [0, 2, 4, 6] and history.seconds == [0.0, 0.5, 1.0, 1.5]
+    out = capsys.readouterr()
+    assert "6/40" in out.out and out.err == ""  # the progress bar is closed where training stopped
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"train": (np.zeros((4, 5)), np.zeros((4, 5)))}, "integer arrays"),
+    ({"time_budget": 0}, "positive number of seconds"),
+    ({"time_budget": float("nan")}, "positive number of seconds"),
     ({"train": (np.zeros((4, 5), int), np.zeros((4, 6), int))}, "same shape"),
     ({"steps": 10, "eval_every": 3}, "multiple of `eval_every`"),
     ({"batch_size": 1000}, "fewer than batch_size"),
@@ -238,3 +253,26 @@ def test_learning_curve_draws_both_curves_and_the_baselines():
     labels = [line.get_label() for line in ax.get_lines()]
     assert labels == ["train (steps since last point)", "validation", "KN 6-gram: 4.40"]
     assert list(ax.get_lines()[0].get_xdata()) == [100, 200] and ax.get_yscale() == "log"
+
+
+def test_sample_from_model_follows_the_model_and_is_reproducible():
+    model = tiny_lm(seed=6)  # untrained: its distributions are far from one-hot
+    first = generation.sample_from_model(model, [3, 5], 6, seed=1)
+    assert first.shape == (6,) and first.dtype == np.int32
+    np.testing.assert_array_equal(first, generation.sample_from_model(model, [3, 5], 6, seed=1))
+    # A tiny temperature is the greedy choice, one argmax of the full forward pass at a time.
+    greedy = generation.sample_from_model(model, [3, 5], 4, temperature=1e-7)
+    prefix = [3, 5]
+    for token in greedy:
+        logits = ops.convert_to_numpy(model(np.array([prefix], "int32")))[0, -1]
+        assert token == int(np.argmax(logits))
+        prefix.append(int(token))
+
+
+@pytest.mark.parametrize("kwargs, match", [({"prompt_ids": []}, "at least one id"),
+                                           ({"num_tokens": 0}, "positive integer"),
+                                           ({"temperature": 0.0}, "> 0")])
+def test_sample_from_model_explains_bad_arguments(kwargs, match):
+    args = {"prompt_ids": [3], "num_tokens": 2, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        generation.sample_from_model(tiny_lm(), args.pop("prompt_ids"), **args)
