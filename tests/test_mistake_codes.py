@@ -1,4 +1,4 @@
-"""Every hint of the public checks of notebooks 01-04 (and of the cell-check protocol) carries a stable mistake code (issue 16).
+"""Every hint of the public checks of notebooks 01-06 (and of the cell-check protocol) carries a stable mistake code (issue 16).
 
 `rnn-course report` counts a class's mistakes by the code a check gives its hint: the last line
 of the `CheckFailed` message ends in `[mistake: <code>]` (rnn_course.grading.results). Read from
@@ -24,7 +24,7 @@ from rnn_course.checks import CheckFailed, expect_close, fail, mark
 from rnn_course.grading.results import _MISTAKE_MARK, TestResult
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ("ngram_lm", "rnn_lm", "gradients", "cells", "lstm_gru", "birnn")
+MODULES = ("ngram_lm", "rnn_lm", "gradients", "cells", "lstm_gru", "birnn", "showdown")
 #: The shared machinery that raises, or marks, a hint: (name, position of `code` when passed positionally).
 CODED = {"fail": None, "CheckFailed": None, "expect_close": None, "mark": 1}
 CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
@@ -91,6 +91,9 @@ SHARED = {
         "candidate-sigmoid-not-tanh": "the new content (c̃ or h̃) uses σ where tanh belongs, in 4.1 and 4.2",
     },
     "birnn": {},
+    "showdown": {
+        "empty-line-dropped": "an empty line's </s> is missing, in the word probe and in the one-empty-line probe",
+    },
 }
 
 
