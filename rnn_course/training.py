@@ -325,14 +325,15 @@ if keras is not None:
         the training perplexity and the latest validation perplexity.
 
         Args:
-            total_steps: the number of optimisation steps of the whole run.
+            total_steps: the number of optimisation steps of the whole run, or `None` when a
+                time budget decides (the bar then counts steps without an ETA).
             interval: the least number of seconds between two redraws (keeps the
                 notebook's stored output small).
         """
 
         def __init__(self, total_steps: int, interval: float = 2.0):
             super().__init__()
-            self.total_steps = int(total_steps)
+            self.total_steps = None if total_steps is None else int(total_steps)
             self.interval = interval
             self.step = 0
             self.valid = None
@@ -355,11 +356,11 @@ if keras is not None:
             if "val_perplexity" in logs:
                 self.valid = float(logs["val_perplexity"])
             self._logs = logs
-            if self.step >= self.total_steps:
+            if self.total_steps is not None and self.step >= self.total_steps:
                 self._finish()
 
-        def on_train_end(self, logs=None):  # stopped early by a time budget: close the bar where it stands
-            if self.step < self.total_steps:
+        def on_train_end(self, logs=None):  # stopped by a time budget: close the bar where it stands
+            if self.total_steps is None or self.step < self.total_steps:
                 self._finish()
 
         def _finish(self):
@@ -492,7 +493,7 @@ def fit_lm(model, train, valid=None, *, steps: int, batch_size: int = 32, eval_e
     history.add(0, float("nan"), before.get("perplexity", float("nan")), 0.0)
     callbacks = [_Recorder(history, eval_every, None if time_budget is None else float(time_budget))]
     if progress:
-        callbacks.append(LMProgressBar(steps, interval=interval))
+        callbacks.append(LMProgressBar(None if time_budget is not None else steps, interval=interval))
     model.fit(_batches(x, y, batch_size, seed), steps_per_epoch=eval_every, epochs=steps // eval_every,
               validation_data=validation, validation_batch_size=eval_batch_size, callbacks=callbacks, verbose=0,
               shuffle=False)  # the generator shuffles the windows itself

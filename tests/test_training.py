@@ -200,7 +200,7 @@ def test_fit_lm_stops_at_the_first_evaluation_past_its_time_budget(capsys, monke
     # 0.5 and 1.0 s are under the budget, 1.5 s is past it: three intervals of two steps run, not twenty.
     assert history.steps == [0, 2, 4, 6] and history.seconds == [0.0, 0.5, 1.0, 1.5]
     out = capsys.readouterr()
-    assert "6/40" in out.out and out.err == ""  # the progress bar is closed where training stopped
+    assert "6/Unknown" in out.out and out.err == ""  # steps without an ETA, closed where training stopped
 
 
 @pytest.mark.parametrize("kwargs, match", [
