@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: lab test test-tf test-jax test-colab setup notebooks check-notebooks solutions-outputs clean
+.PHONY: lab test test-tf test-jax test-colab gpu-dry setup notebooks check-notebooks solutions-outputs clean
 
 setup: $(STAMP)
 
@@ -64,6 +64,14 @@ $(COLAB_VENV)/.installed:
 test-colab: setup $(COLAB_VENV)/.installed
 	KERAS_BACKEND=tensorflow RNN_COURSE_COLAB_VENV=$(COLAB_VENV) RNN_COURSE_COLAB_KERAS=$(COLAB_KERAS) \
 	  $(PYTEST) -s -q tests/test_colab.py -k simulated
+
+# The GPU path of notebook 06, proved on a CPU before a GPU is lent (not part of `make test`: a few
+# minutes on 2 cores). The GPU-scale configuration (full corpora, full vocabulary, 512 units) with a
+# few steps, run as on the lent machine: JAX, no Jupyter (`--in-process`), tables and figures kept in
+# build/gpu-dry/06_language_model_showdown/ (run.json, cellNN_figK.png). Fails if a cell fails.
+gpu-dry: setup
+	KERAS_BACKEND=jax RNN_COURSE_FAST=0 $(BIN)/rnn-course run --in-process --mode gpu-dry --out build/gpu-dry \
+	  solutions/06_language_model_showdown.ipynb
 
 # Instructor commands
 notebooks: setup                 ## regenerate notebooks/ from solutions/

@@ -296,11 +296,13 @@ class CourseConfig:
         return {"fast": fast, "full": full, "gpu": gpu, "gpu-dry": gpu}[self.mode]
 
     def steps(self, *, fast, full, gpu=None, dry=None):
-        """A count of training steps or epochs for the current mode: `COURSE.steps(fast=20, full=1500, gpu=20000)`.
+        """An amount of work for the current mode: `COURSE.steps(fast=20, full=1500, gpu=20000)`.
 
         Like `pick`, except in the GPU dry run (`rnn-course run --mode gpu-dry`), which takes
-        the GPU-scale sizes (`pick`'s `gpu` values) but `dry` steps (default: the `fast`
-        count), so that the whole GPU configuration runs end to end on a CPU in minutes.
+        the GPU-scale sizes (`pick`'s `gpu` values) but `dry` work (default: the `fast`
+        value), so that the whole GPU configuration runs end to end on a CPU in minutes. Use it
+        for whatever makes a run long rather than large: training steps or epochs, a time
+        budget in seconds, the number of tokens evaluated (notebook 06).
         """
         if self.mode == "gpu-dry":
             return fast if dry is None else dry

@@ -46,6 +46,13 @@ WRONG = {
         "    if mask is None:\n"
         "        return ops.max(states, axis=1)\n"
         "    return ops.max(ops.where(ops.expand_dims(ops.cast(mask, 'bool'), -1), states, float('-inf')), axis=1)\n"),
+    "06_language_model_showdown": (
+        "q6_3_time_to_target",
+        "def time_to_target(seconds, valid_perplexity, target):  # an equal perplexity beats the n-gram: wrong\n"
+        "    for s, p in zip(seconds, valid_perplexity):\n"
+        "        if p <= target:\n"
+        "            return float(s)\n"
+        "    return math.inf\n"),
 }
 
 #: Added right after the setup cell of a tampered submission: every public check becomes a

@@ -267,7 +267,6 @@ def test_assign_writes_course_toml_into_every_solution_student_notebook_and_read
             url = f"https://colab.research.google.com/github/example-org/rnn-course/blob/main/notebooks/{name}"
             assert f"[Open in Colab]({url})" in link.source
             assert f"| [Open in Colab]({url}) |" in (course_copy / "README.md").read_text()
-    assert "| 06 | language-model showdown | planned | – |" in (course_copy / "README.md").read_text()
     check = _assign(course_copy, "--check")
     assert check.returncode == 0, check.stdout
     assert _assign(course_copy).stdout.count("wrote solutions/") == 0  # nothing left to change in solutions/
