@@ -264,8 +264,12 @@ class LMHistory:
             (NaN at step 0).
         valid_perplexity: on the whole validation set, at that step (NaN if
             there is none).
-        seconds: wall-clock training time up to that row (evaluation excluded).
+        seconds: wall-clock training time up to that row (evaluation excluded, and
+            the first step too: it compiles the model).
         tokens_per_step: `batch_size * seq_len`.
+        compile_seconds: the first training step's wall time (tracing and compiling
+            the train step, then one step), which `seconds` leaves out: a fixed cost
+            that would otherwise count against the bigger models in a race.
     """
 
     steps: list = dataclasses.field(default_factory=list)
@@ -273,6 +277,7 @@ class LMHistory:
     valid_perplexity: list = dataclasses.field(default_factory=list)
     seconds: list = dataclasses.field(default_factory=list)
     tokens_per_step: int = 0
+    compile_seconds: float = 0.0
 
     def add(self, step, train, valid, seconds):
         self.steps.append(int(step))
@@ -378,6 +383,15 @@ if keras is not None:
 
         def on_epoch_begin(self, epoch, logs=None):
             self._start = time.perf_counter()
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if not self.history.compile_seconds and not hasattr(self, "_first"):
+                self._first = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if hasattr(self, "_first") and not self.history.compile_seconds:  # the first step compiles: not counted
+                self.history.compile_seconds = time.perf_counter() - self._first
+                self.train_seconds -= self.history.compile_seconds
 
         def on_test_begin(self, logs=None):  # validation runs inside the epoch: stop the clock
             self.train_seconds += time.perf_counter() - self._start
@@ -485,6 +499,11 @@ def fit_lm(model, train, valid=None, *, steps: int, batch_size: int = 32, eval_e
         raise ValueError(f"`time_budget` must be None or a positive number of seconds. Received: time_budget={time_budget!r}")
     validation = _check_windows("valid", valid) if valid is not None else None
     eval_batch_size = eval_batch_size or 2 * batch_size
+    if validation is not None and len(validation[0]) % eval_batch_size:
+        # Whole batches only: data parallelism splits each batch evenly over the devices. The added
+        # windows are all padding, which the loss and the perplexity leave out.
+        extra = eval_batch_size - len(validation[0]) % eval_batch_size
+        validation = tuple(np.concatenate([a, np.full((extra, a.shape[1]), PAD_ID, a.dtype)]) for a in validation)
     if compile:
         compile_lm(model, learning_rate=learning_rate, clipnorm=clipnorm, loss=loss)
     history = LMHistory(tokens_per_step=int(batch_size * x.shape[1]))

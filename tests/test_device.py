@@ -86,9 +86,9 @@ def test_backend_env_var_is_honoured_in_a_fresh_process():
 
 
 # ---------------------------------------------------------------------- several devices, on the CPU
-# One data-parallel training step over 2 virtual CPU devices must equal the same step on one device:
-# each replica takes half of the batch and the framework averages the gradients.
-MULTI_DEVICE_STEP = r'''
+# What both scripts below start with: two devices (TF: logical; JAX: XLA_FLAGS), and `forced`, the report of
+# this machine with the plan a machine with two accelerators gets.
+TWO_DEVICES = r'''
 import dataclasses, json, sys
 import numpy as np
 backend = sys.argv[1]
@@ -102,6 +102,11 @@ from rnn_course import device
 rep = device.report(backend)
 forced = dataclasses.replace(rep, accelerator="GPU" if backend == "tensorflow" else "CPU",
                              distribution={"tensorflow": "MirroredStrategy", "jax": "DataParallel"}[backend])
+'''
+
+# One data-parallel training step over 2 virtual CPU devices must equal the same step on one device:
+# each replica takes half of the batch and the framework averages the gradients.
+MULTI_DEVICE_STEP = TWO_DEVICES + r'''
 x = np.random.default_rng(0).normal(size=(8, 5, 3)).astype("float32")
 y = np.random.default_rng(1).normal(size=(8, 4)).astype("float32")
 
@@ -140,6 +145,43 @@ def test_data_parallel_over_two_virtual_cpu_devices_equals_one_device(backend, e
     assert out["type"] == plan and out["replicas"] == 2
     assert out["max_diff"] < 1e-5, out  # the same step as on one device
     assert out["moved"] > 0
+
+
+LM_PATH = TWO_DEVICES + r'''
+from rnn_course.generation import sample_from_model
+from rnn_course.training import evaluate_perplexity, fit_lm
+from rnn_course.windows import lm_windows
+
+ids = np.tile(np.arange(4, 12), 40)
+valid = lm_windows(ids[:45], 8, pad_last=True)  # 6 windows: not a multiple of the evaluation batch of 4
+keras.utils.set_random_seed(0)
+with device.training_scope(device.distribution(forced)):  # as notebook 06 builds and trains its models
+    model = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(12, 8),
+                              keras.layers.LSTM(8, return_sequences=True), keras.layers.Dense(12)])
+    history = fit_lm(model, lm_windows(ids, 8), valid, steps=4, batch_size=4, eval_every=2, eval_batch_size=4,
+                     progress=False)
+exact = evaluate_perplexity(model, ids[:45], seq_len=8, batch_size=3)  # then evaluates and samples outside
+sample = sample_from_model(model, [4], 5)
+print(json.dumps({"valid": history.valid_perplexity, "exact": exact, "sample": sample.tolist()}))
+'''
+
+
+@pytest.mark.backend_free  # each case names its backend: run it in one pass only
+@pytest.mark.parametrize("backend, env", [
+    ("tensorflow", {}),
+    ("jax", {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}),
+])
+def test_notebook_06s_training_evaluation_and_sampling_run_data_parallel(backend, env):
+    """fit_lm with a validation set that does not fill its last batch (the showdown's padded windows), then
+    evaluate_perplexity and sample_from_model, over two virtual devices: JAX's DataParallel needs every batch
+    to split evenly, so fit_lm pads the validation set with windows of padding (which count for nothing)."""
+    pytest.importorskip(backend)
+    run = subprocess.run([sys.executable, "-c", LM_PATH, backend], capture_output=True, text=True,
+                         env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", **env}, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["exact"] == pytest.approx(out["valid"][-1], rel=1e-3)  # the padding windows changed nothing
+    assert len(out["sample"]) == 5
 
 
 # ---------------------------------------------------------------------- TPU, with mocks

@@ -93,6 +93,9 @@ SHARED = {
     "birnn": {},
     "showdown": {
         "empty-line-dropped": "an empty line's </s> is missing, in the word probe and in the one-empty-line probe",
+        "stream-not-flat": "not one flat stream: a list of per-line sequences, or an array of two or more dimensions",
+        "not-traceable": "the layer works on values but not traced: on a symbolic Input (TensorFlow) or in the "
+                         "compiled training step (JAX traces only there)",
     },
 }
 

@@ -195,10 +195,12 @@ def test_fit_lm_stops_at_the_first_evaluation_past_its_time_budget(capsys, monke
     monkeypatch.setattr(training.time, "perf_counter", lambda: float(next(clock)))
     ids = np.tile(np.arange(4, 12), 50)
     history = training.fit_lm(tiny_lm(), lm_windows(ids, 8), lm_windows(ids[:100], 8), steps=40, batch_size=4,
-                              eval_every=2, time_budget=1.2, interval=0.0)
-    # Two clock readings per interval (its start, then the start of its validation): 0.5 s each.
-    # 0.5 and 1.0 s are under the budget, 1.5 s is past it: three intervals of two steps run, not twenty.
-    assert history.steps == [0, 2, 4, 6] and history.seconds == [0.0, 0.5, 1.0, 1.5]
+                              eval_every=2, time_budget=1.7, interval=0.0)
+    # Readings: the first interval starts at 0, its first step at 0.5 and ends at 1.0 (0.5 s of compiling, not
+    # counted), its validation starts at 1.5: 1.0 s. Every later interval reads the clock twice: 0.5 s each.
+    # 1.0 and 1.5 s are under the budget, 2.0 s is past it: three intervals of two steps run, not twenty.
+    assert history.steps == [0, 2, 4, 6] and history.seconds == [0.0, 1.0, 1.5, 2.0]
+    assert history.compile_seconds == 0.5
     out = capsys.readouterr()
     assert "6/Unknown" in out.out and out.err == ""  # steps without an ETA, closed where training stopped
 

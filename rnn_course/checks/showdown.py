@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from rnn_course.checks import expect_close, fail, guard, passed, to_numpy
+from rnn_course.checks import CheckFailed, _one_line, expect_close, fail, guard, passed, to_numpy
 from rnn_course.checks.cells import OUTPUT_ATOL, call
 from rnn_course.vocab import BOS_ID, EOS_ID, UNK_ID, Vocabulary
 
@@ -39,12 +39,21 @@ def lm_stream_reference(sentences, vocab: Vocabulary) -> np.ndarray:
 
 
 def _ids(value, what) -> np.ndarray:
+    if isinstance(value, (list, tuple)) and value and all(hasattr(v, "__len__") for v in value):
+        fail(f"{what}: returned {len(value)} separate sequences (one per line?). Expected one flat stream of ids, "
+             "shape (n,): concatenate the sentences' ids into one array.", code="stream-not-flat")
     got = to_numpy(value, what)
     if got.ndim != 1:
         fail(f"{what}: expected one flat stream of ids, shape (n,). Received shape {got.shape}: concatenate the "
              "sentences' ids into one array.", code="stream-not-flat")
-    if got.size and not np.all(got == np.round(got)):
-        fail(f"{what}: expected integer ids. Received {got[:8].tolist()}...", code="ids-not-integers")
+    try:
+        dtype = np.asarray(value).dtype
+    except Exception:  # noqa: BLE001: a tensor NumPy cannot view; its values were read above
+        dtype = np.dtype("int64") if np.all(got == np.round(got)) else got.dtype
+    if not np.issubdtype(dtype, np.integer):
+        fail(f"{what}: expected integer ids (dtype int32), received dtype {dtype} ({got[:8].tolist()}...). Ids index "
+             "the embedding and lm_windows refuses floats: build the stream from vocab.encode's int arrays, or "
+             "return np.array(ids, dtype='int32').", code="ids-not-integers")
     return got.astype(np.int64)
 
 
@@ -131,6 +140,16 @@ def _tied_layer(TiedOutput, embeddings, what):
     if [tuple(w.shape) for w in own] != [(vocab_size,)]:
         fail(f"{what}: expected one weight of its own, the bias of shape ({vocab_size},) (one per token). Received "
              f"{[tuple(w.shape) for w in own]}.", code="bias-missing" if not own else "wrong-own-weights")
+    start = to_numpy(own[0], "the bias")
+    if not np.all(start == 0.0):
+        fail(f"{what}: the bias starts at {np.round(start, 3).tolist()}. Expected zeros (initializer=\"zeros\"), as "
+             "the exercise asks: an untrained layer should favour no token.", code="bias-not-zero")
+    try:
+        layer(keras.Input((None, dim)))
+    except Exception as err:  # noqa: BLE001: the student's error, reported with what was being done
+        fail(f"{what}: calling the layer on a symbolic keras.Input(shape=(None, {dim})), as a functional model does "
+             f"(section 5), raised {type(err).__name__}: {_one_line(str(err), 200)} Inside call use keras.ops only "
+             "(no NumPy, no float()): a symbolic input has no values.", cause=err, code="not-traceable")
     return embedding, layer, own[0]
 
 
@@ -186,8 +205,40 @@ def check_tied_output(TiedOutput) -> None:
     if not np.allclose(got, tied_logits_reference(TIED_H, changed, bias), atol=OUTPUT_ATOL):
         fail(f"{what}: the logits did not follow the embedding (training changes it at every step): the layer holds "
              "a copy, so the two matrices are not tied. Read embedding.embeddings in call().", code="copied-not-tied")
+    _check_gradient_reaches_E(TiedOutput)
     passed("TiedOutput: logits h Eᵀ + b from the embedding's own matrix (it follows the embedding when that "
-           "changes), with a bias of shape (V,) as its one weight.")
+           "changes, and training moves it through the output), with a zero-initialised bias (V,) as its one weight.")
+
+
+def _check_gradient_reaches_E(TiedOutput) -> None:
+    """One SGD step of a tiny tied LM reading token 0 and predicting token 1: token 1's row of E must move.
+
+    Token 1 is never an input, so only the output layer can move its embedding.
+    """
+    import keras
+
+    keras.utils.set_random_seed(61)
+    what = ("one SGD step (learning rate 1) of Input -> Embedding(3, 2) -> TiedOutput on the input token 0 and "
+            "the target token 1")
+    try:
+        inputs = keras.Input((None,), dtype="int32")
+        embedding = keras.layers.Embedding(3, 2)
+        model = keras.Model(inputs, TiedOutput(embedding)(embedding(inputs)))
+        model.compile(optimizer=keras.optimizers.SGD(1.0),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        before = to_numpy(embedding.embeddings, "E")
+        model.train_on_batch(np.zeros((1, 1), "int32"), np.ones((1, 1), "int32"))
+        after = to_numpy(embedding.embeddings, "E")
+    except CheckFailed:
+        raise
+    except Exception as err:  # noqa: BLE001: the student's error, reported with what was being done
+        fail(f"{what} raised {type(err).__name__}: {_one_line(str(err), 200)} Keras compiles the training step, "
+             "so inside call use keras.ops only (no NumPy, no float()).", cause=err, code="not-traceable")
+    if np.allclose(before[1], after[1]):
+        fail(f"{what}: E[1], the embedding of a token that is never an input, did not move. The gradient does not "
+             "reach E through the output layer (ops.stop_gradient, a NumPy copy, or a matrix of its own), so the "
+             "two roles are not tied in training. Use embedding.embeddings directly, with keras.ops.",
+             code="no-gradient-to-E")
 
 
 def time_to_target_reference(seconds, valid_perplexity, target) -> float:
@@ -203,15 +254,17 @@ def check_time_to_target(time_to_target) -> None:
 
     The answer is the training time (seconds) of the first evaluation whose validation
     perplexity is strictly below `target`, or `math.inf` if none is. Probed on short curves
-    where the first crossing, the best value and the last value differ, with a value exactly
-    equal to the target, a curve that never gets there, and NumPy arrays.
+    where the first crossing, the best value and the last value differ, with seconds that are
+    not whole numbers, a value exactly equal to the target, a curve already below the target at
+    the untrained evaluation (0 s), a curve that never gets there, and NumPy arrays.
 
     Raises:
         CheckFailed: with a hint naming the wrong part.
     """
     cases = [
-        ([0.0, 10.0, 20.0, 30.0, 40.0], [500.0, 120.0, 90.0, 70.0, 80.0], 100.0, "the first crossing"),
-        ([0.0, 10.0, 20.0], [500.0, 100.0, 90.0], 100.0, "a value equal to the target"),
+        ([0.0, 12.5, 22.5, 37.5, 50.0], [500.0, 120.0, 90.0, 70.0, 80.0], 100.0, "the first crossing"),
+        ([0.0, 12.5, 22.5], [500.0, 100.0, 90.0], 100.0, "a value equal to the target"),
+        ([0.0, 7.5, 15.0], [80.0, 60.0, 50.0], 100.0, "a weak target that the untrained model already beats"),
         ([0.0, 5.0, 10.0], [500.0, 200.0, 150.0], 100.0, "a curve that never reaches the target"),
     ]
     for seconds, ppl, target, label in cases:
@@ -230,6 +283,12 @@ def check_time_to_target(time_to_target) -> None:
                 fail(f"{what}: the curve never beats the target, so the answer is math.inf (never), which sorts "
                      f"after every time and prints as inf. {shown}", code="never-not-inf")
             first = next(i for i, p in enumerate(ppl) if p < target)
+            if value is not None and first == 0 and value == seconds[1]:
+                fail(f"{what}: the evaluation before training (at 0 s) counts too: here the untrained model already "
+                     f"beats the target. {shown}", code="first-evaluation-skipped")
+            if value is not None and value != expected and value in (round(expected), math.floor(expected)):
+                fail(f"{what}: the seconds were rounded to a whole number; return seconds[i] as it is (a float). "
+                     f"{shown}", code="seconds-rounded")
             if value is not None and value == first:
                 fail(f"{what}: that is the index of the evaluation; return its time, seconds[{first}]. {shown}",
                      code="index-not-seconds")
