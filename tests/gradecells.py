@@ -3,6 +3,9 @@
 `answer_namespace` executes an answer cell (the instructor's solution) and returns its
 definitions; `run_test_cell` executes a test cell, public part and hidden part, against a
 namespace where the student's function may have been replaced by a wrong variant.
+`AnswerCells` does the same for a whole notebook's answers and proves the verdicts in one place:
+`passes` (the solution or a valid alternative), `rejects` (a wrong variant, three times) and
+`unanswered_fail` (the untouched student version).
 """
 
 from __future__ import annotations
@@ -95,6 +98,46 @@ class AnswerCells:
         assert set(stubs) == set(self.answers), (sorted(stubs), self.answers)
         assert all("raise NotImplementedError()" in s for s in stubs.values()), "an answer cell is not the stub"
         return stubs
+
+    def test_cell(self, grade_id: str, namespace: dict) -> None:
+        """The whole test cell `{grade_id}_tests`, public call and hidden tests, as the autograder runs it."""
+        exec_cell(cell_source(self.notebook, f"{grade_id}_tests"), f"{grade_id}_tests", dict(namespace))
+
+    def passes(self, grade_id: str, run_check, answer: str | None = None) -> None:
+        """The public check and the whole test cell accept `answer` (default: the solution's answer cell)."""
+        replaced = {} if answer is None else {grade_id: answer}
+        run_check(grade_id, self.run(**replaced))
+        self.test_cell(grade_id, self.run(**replaced))
+
+    def rejects(self, grade_id: str, wrong: str, run_check, hint: str, code: str, *, hidden: bool = True) -> None:
+        """`wrong` is rejected three times: by the public check (a `CheckFailed` whose hint matches `hint` and
+        ends with `[mistake: code]`), by the whole test cell, and (unless `hidden=False`) by the hidden tests alone."""
+        import pytest
+
+        from rnn_course.checks import CheckFailed
+
+        with pytest.raises(CheckFailed, match=hint) as info:
+            run_check(grade_id, self.run(**{grade_id: wrong}))
+        assert info.value.code == code and str(info.value).endswith(f" [mistake: {code}]"), str(info.value)
+        with pytest.raises(Exception):  # noqa: B017: any exception fails the test cell in nbgrader
+            self.test_cell(grade_id, self.run(**{grade_id: wrong}))
+        if hidden:
+            with pytest.raises(Exception):  # noqa: B017: the hidden tests do not lean on the public check
+                exec_cell(self.hidden_tests(grade_id), f"{grade_id}_tests hidden", self.run(**{grade_id: wrong}))
+
+    def unanswered_fail(self, run_check) -> None:
+        """Every check and test cell of the untouched student notebook fails, with the NotImplementedError verdict."""
+        import pytest
+
+        from rnn_course.checks import CheckFailed
+
+        namespace = self.run(**self.unanswered())
+        for grade_id in self.answers:
+            with pytest.raises(CheckFailed, match="NotImplementedError") as info:
+                run_check(grade_id, namespace)
+            assert info.value.code == "NotImplementedError", str(info.value)
+            with pytest.raises(Exception):  # noqa: B017
+                self.test_cell(grade_id, namespace)
 
     def mutate(self, grade_id: str, edits) -> str:
         """The solution's answer cell with `edits` [(old, new), ...] applied; each `old` must occur exactly once."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from gradecells import AnswerCells, cell_source, exec_cell as _exec_cell
+from gradecells import AnswerCells
 from rnn_course.checks import CheckFailed
 from rnn_course.checks import showdown as checks
 
@@ -28,7 +28,7 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "solutions" / "06_language_mode
 PRELUDE = "import math\nimport keras\nimport numpy as np\nfrom keras import ops\n"
 ANSWERS = ("q6_1_lm_stream", "q6_2_tied_output", "q6_3_time_to_target")
 ANSWER_CELLS = AnswerCells(NOTEBOOK.name, ANSWERS, PRELUDE)
-hidden_tests, answers, mutate = ANSWER_CELLS.hidden_tests, ANSWER_CELLS.run, ANSWER_CELLS.mutate
+answers, mutate = ANSWER_CELLS.run, ANSWER_CELLS.mutate
 
 
 def run_check(grade_id: str, namespace: dict) -> None:
@@ -36,11 +36,6 @@ def run_check(grade_id: str, namespace: dict) -> None:
      "q6_2_tied_output": lambda ns: checks.check_tied_output(ns["TiedOutput"]),
      "q6_3_time_to_target": lambda ns: checks.check_time_to_target(ns["time_to_target"]),
      }[grade_id](namespace)
-
-
-def run_test_cell(grade_id: str, namespace: dict) -> None:
-    """The whole test cell, the public call and the hidden tests, as the autograder runs it."""
-    _exec_cell(cell_source(NOTEBOOK.name, f"{grade_id}_tests"), f"{grade_id}_tests", dict(namespace))
 
 
 LOOP = ("    for s, p in zip(seconds, valid_perplexity):\n        if p < target:\n            return float(s)\n"
@@ -162,8 +157,7 @@ def test_every_exercise_has_three_wrong_variants():
 
 @pytest.mark.parametrize("grade_id", ANSWERS)
 def test_solution_passes_the_check_and_the_test_cell(grade_id, capsys):
-    run_check(grade_id, answers())
-    run_test_cell(grade_id, answers())
+    ANSWER_CELLS.passes(grade_id, run_check)
     out = capsys.readouterr()
     assert out.out.startswith("✓") and out.err == ""
 
@@ -174,9 +168,7 @@ def test_every_exercise_has_a_valid_alternative():
 
 @pytest.mark.parametrize("grade_id, name", ALTERNATIVE_CASES, ids=[f"{g}: {n}" for g, n in ALTERNATIVE_CASES])
 def test_a_correct_answer_written_differently_passes(grade_id, name, capsys):
-    other = mutate(grade_id, ALTERNATIVES[grade_id][name])
-    run_check(grade_id, answers(**{grade_id: other}))
-    run_test_cell(grade_id, answers(**{grade_id: other}))
+    ANSWER_CELLS.passes(grade_id, run_check, mutate(grade_id, ALTERNATIVES[grade_id][name]))
     out = capsys.readouterr()
     assert out.out.startswith("✓") and out.err == ""
 
@@ -184,27 +176,14 @@ def test_a_correct_answer_written_differently_passes(grade_id, name, capsys):
 @pytest.mark.parametrize("grade_id, name", CASES, ids=[f"{g}: {n}" for g, n in CASES])
 def test_wrong_variant_is_rejected_by_check_test_cell_and_hidden_tests(grade_id, name, capsys):
     edits, hint, code = MUTANTS[grade_id][name]
-    wrong = mutate(grade_id, edits)
-    with pytest.raises(CheckFailed, match=hint) as info:
-        run_check(grade_id, answers(**{grade_id: wrong}))
-    assert info.value.code == code and str(info.value).endswith(f" [mistake: {code}]"), str(info.value)
-    with pytest.raises(Exception):  # noqa: B017: any exception fails the test cell in nbgrader
-        run_test_cell(grade_id, answers(**{grade_id: wrong}))
-    if (grade_id, name) in SEEN_ONLY_WHEN_TRAINED_ON_JAX and keras.backend.backend() == "jax":
-        return  # see SEEN_ONLY_WHEN_TRAINED_ON_JAX
-    with pytest.raises(Exception):  # noqa: B017: the hidden tests do not lean on the public check
-        _exec_cell(hidden_tests(grade_id), f"{grade_id}_tests hidden {name}", answers(**{grade_id: wrong}))
+    # See SEEN_ONLY_WHEN_TRAINED_ON_JAX for the one variant the hidden tests leave to the check on JAX.
+    hidden = not ((grade_id, name) in SEEN_ONLY_WHEN_TRAINED_ON_JAX and keras.backend.backend() == "jax")
+    ANSWER_CELLS.rejects(grade_id, mutate(grade_id, edits), run_check, hint, code, hidden=hidden)
     assert capsys.readouterr().err == ""  # nbgrader scores a test cell that writes stderr as 0
 
 
 def test_the_untouched_student_notebook_fails_every_check_and_test_cell():
-    namespace = answers(**ANSWER_CELLS.unanswered())
-    for grade_id in ANSWERS:
-        with pytest.raises(CheckFailed, match="NotImplementedError") as info:
-            run_check(grade_id, namespace)
-        assert info.value.code == "NotImplementedError", str(info.value)
-        with pytest.raises(Exception):  # noqa: B017
-            run_test_cell(grade_id, namespace)
+    ANSWER_CELLS.unanswered_fail(run_check)
 
 
 def test_a_layer_without_build_or_call_gets_a_hint_not_a_raw_error():
