@@ -342,6 +342,7 @@ if keras is not None:
             self.interval = interval
             self.step = 0
             self.valid = None
+            self._logs = {}  # the last epoch's logs, shown when the bar closes
 
         def on_train_begin(self, logs=None):
             self.bar = keras.utils.Progbar(self.total_steps, interval=self.interval, unit_name="step",
@@ -369,8 +370,7 @@ if keras is not None:
                 self._finish()
 
         def _finish(self):
-            logs = getattr(self, "_logs", {})
-            values = [(k, float(logs[k])) for k in ("loss", "perplexity") if k in logs]
+            values = [(k, float(self._logs[k])) for k in ("loss", "perplexity") if k in self._logs]
             if self.valid is not None:
                 values.append(("val_perplexity", self.valid))
             self.bar.update(self.step, values, finalize=True)
@@ -382,14 +382,14 @@ if keras is not None:
             self.train_seconds = 0.0
 
         def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
+            self._epoch, self._start = epoch, time.perf_counter()
 
         def on_train_batch_begin(self, batch, logs=None):
-            if not self.history.compile_seconds and not hasattr(self, "_first"):
+            if self._epoch == 0 and batch == 0:
                 self._first = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
-            if hasattr(self, "_first") and not self.history.compile_seconds:  # the first step compiles: not counted
+            if self._epoch == 0 and batch == 0:  # the first step compiles the train step: not counted
                 self.history.compile_seconds = time.perf_counter() - self._first
                 self.train_seconds -= self.history.compile_seconds
 
