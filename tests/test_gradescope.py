@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import jsonschema
+import nbformat
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "grading"))
@@ -66,6 +67,7 @@ def test_zip_has_what_gradescope_needs(tmp_path, project):
     assert modes["setup.sh"] & stat.S_IXUSR and modes["run_autograder"] & stat.S_IXUSR
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert config["notebook"] == "90_fixture_sums.ipynb" and config["total_timeout"] == 60
+    assert config["run_all"] is False  # the instructor's experiments that no test needs are skipped
     assert '"$SRC/package[instructor]"' in setup and "useradd" in setup
 
 
@@ -88,6 +90,29 @@ def test_run_autograder_grades_the_submission_and_ignores_forged_results(tmp_pat
         ("q3_norm_tests (hidden tests)", 5, "after_published")]
     assert "hint: mean" in data["tests"][1]["output"]
     assert "7 / 10" in proc.stdout  # the summary instructors see in Gradescope's stdout box
+
+
+def test_results_list_every_failing_cell_outside_the_tests_and_run_all_reaches_the_zip(tmp_path, project):
+    """A cell that raised is named where the student finds it, with its error; the tests' own failures are not
+    listed (they have their own entries)."""
+    root = fake_autograder(tmp_path, build(tmp_path, project, run_all=True))
+    assert json.loads((root / "source" / "autograder.json").read_text())["run_all"] is True
+    nb = B.submission({**B.RIGHT, "q3_norm": "raise ValueError('not done yet')"})
+    nb.cells.insert(len(nb.cells), nbformat.v4.new_code_cell("# my own experiment\nratio = 1 / 0"))
+    B.write(nb, root / "submission" / "90_fixture_sums.ipynb")
+    env = {**os.environ, **B.install_checks(tmp_path / "checks"),
+           gradescope.ROOT_ENV: str(root), gradescope.PYTHON_ENV: sys.executable}
+    proc = subprocess.run(["bash", str(root / "run_autograder")], env=env, cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads((root / "results" / "results.json").read_text())
+    jsonschema.validate(data, RESULTS_SCHEMA)
+    assert data["score"] == 5  # q3 fails: its answer raised
+    assert data["extra_data"]["cell_errors"] == [
+        "answer cell q3_norm: ValueError: not done yet",
+        "the cell after q3_norm_tests that starts '# my own experiment': ZeroDivisionError: division by zero"]
+    assert "answer cell q3_norm: ValueError: not done yet" in data["output"]
+    assert "cell error: answer cell q3_norm" in proc.stdout
 
 
 def test_run_autograder_without_a_notebook_gives_zero_and_says_why(tmp_path, project):

@@ -143,6 +143,9 @@ def register_cli(subparsers) -> None:
     p.add_argument("-o", "--out", metavar="autograder.zip", help="default: autograder_<notebook>.zip")
     p.add_argument("--solutions", metavar="DIR", help="where the instructor notebooks are (default ./solutions)")
     _limits(p)
+    p.add_argument("--run-all", action="store_true",
+                   help="run every cell of each submission (by default the instructor's experiment cells that no "
+                        "answer or test needs are skipped)")
     p.set_defaults(func=_guarded(_gradescope_zip))
 
 
@@ -250,7 +253,7 @@ def _gradescope_zip(args) -> int:
     out = build_autograder_zip(args.notebook, args.out, solutions_dir=args.solutions,
                                cell_timeout=args.cell_timeout, total_timeout=args.timeout,
                                memory_limit_mb=args.memory_mb, visibility=args.visibility,
-                               hidden_visibility=args.hidden_visibility)
+                               hidden_visibility=args.hidden_visibility, run_all=args.run_all)
     print(f"wrote {out}")
     return 0
 

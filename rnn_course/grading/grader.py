@@ -430,6 +430,28 @@ def _label(plan: list[PlanCell], k: int | None, owners: list[int | None], j: int
     return f"{kind} {pc.grade_id}"
 
 
+def _where(plan: list[PlanCell], k: int) -> str:
+    """A plan cell as a student finds it in their notebook: its grade id, else its first line."""
+    pc = plan[k]
+    if pc.grade_id:
+        return f"{'answer cell' if pc.role in (ANSWER, MANUAL) else 'cell'} {pc.grade_id}"
+    first = next((line.strip() for line in pc.source.splitlines() if line.strip()), "")
+    first = first if len(first) <= 50 else first[:47] + "..."
+    prev = next((plan[i].grade_id for i in range(k - 1, -1, -1) if plan[i].grade_id), None)
+    return f"the cell {f'after {prev} ' if prev else ''}that starts {first!r}"
+
+
+def _failure(result: dict) -> str | None:
+    """'ErrorName: message' for a cell that raised, the reason for one stopped or not run; None if it ran."""
+    if result["status"] == "error":
+        err = next((o for o in result.get("outputs", []) if o.get("output_type") == "error"), {})
+        line = f"{err.get('ename', 'Error')}: {err.get('evalue', '')}".strip().rstrip(":")
+        return line if len(line) <= 160 else line[:157] + "..."
+    if result["status"] in ("timeout", "died"):
+        return result.get("reason") or result["status"]
+    return None
+
+
 # ---------------------------------------------------------------------- the API
 def _check_options(cell_timeout, total_timeout, memory_limit_mb) -> None:
     for name, value in (("cell_timeout", cell_timeout), ("total_timeout", total_timeout)):
@@ -546,6 +568,8 @@ def grade_notebook(submission_path: str | Path, source_path: str | Path | None =
                       if int(m.group(1)) < len(owners) else m.group(0), event)
 
     executed = _executed_notebook(plan, owners, results, tests, skip)
+    cell_errors = [f"{_where(plan, k)}: {why}" for k, j in by_plan.items()
+                   if plan[k].role in (LOCKED, ANSWER, MANUAL, FREE, STUDENT) and (why := _failure(results[j]))]
     score = round(sum(t.score for t in tests), 6)
     error = None
     if changed:
@@ -561,7 +585,8 @@ def grade_notebook(submission_path: str | Path, source_path: str | Path | None =
                      f"{first} and every test after it scored 0")
     return GradeResult(submission=submission, source=src_path, score=score, max_score=source.max_score,
                        tests=tests, notes=notes, events=[relabel(e) for e in report["events"]], flags=flags,
-                       error=error, elapsed=time.monotonic() - start, notebook=executed)
+                       error=error, elapsed=time.monotonic() - start, notebook=executed,
+                       cell_errors=cell_errors)
 
 
 def untrusted_test(test: TestResult, first: str, why: str) -> TestResult:

@@ -142,7 +142,7 @@ def build_autograder_zip(notebook_name_or_number: str | int, out_path: str | Pat
                          total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
                          memory_limit_mb: int | None = 8192, visibility: str = "visible",
                          hidden_visibility: str = "after_published",
-                         check_modules=("rnn_course.checks",)) -> Path:
+                         check_modules=("rnn_course.checks",), run_all: bool = False) -> Path:
     """Builds the Gradescope autograder zip for one notebook.
 
     Args:
@@ -156,6 +156,10 @@ def build_autograder_zip(notebook_name_or_number: str | int, out_path: str | Pat
         visibility, hidden_visibility: Gradescope visibility of test cells
             without and with hidden tests.
         check_modules: modules re-imported before every test cell.
+        run_all: run every cell of each submission, the instructor's experiments too (by
+            default those that no answer or test needs are skipped, see
+            `rnn_course.grading.pruning`): the same scores, more time, and every cell that
+            fails listed in `results.json` (`extra_data.cell_errors`).
 
     Returns:
         The path of the zip.
@@ -185,7 +189,7 @@ def build_autograder_zip(notebook_name_or_number: str | int, out_path: str | Pat
     config = {
         "notebook": source.name, "cell_timeout": cell_timeout, "total_timeout": total_timeout,
         "memory_limit_mb": memory_limit_mb, "visibility": visibility, "hidden_visibility": hidden_visibility,
-        "check_modules": list(check_modules), "kernel_user": KERNEL_USER,
+        "check_modules": list(check_modules), "kernel_user": KERNEL_USER, "run_all": bool(run_all),
         "built": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -286,7 +290,7 @@ def run_autograder(root: str | Path | None = None) -> int:
                                     total_timeout=config["total_timeout"],
                                     memory_limit_mb=config.get("memory_limit_mb"),
                                     check_modules=tuple(config.get("check_modules", ("rnn_course.checks",))),
-                                    kernel_user=user)
+                                    kernel_user=user, run_all=bool(config.get("run_all", False)))
             result.submission = Path(submitted.relative_to(root / "submission"))
             shutil.rmtree(work, ignore_errors=True)
         print(result.summary())

@@ -280,6 +280,9 @@ class GradeResult:
             missing source, a kernel that cannot start), or None.
         elapsed: seconds spent grading.
         notebook: the restored notebook with its outputs (None if rejected).
+        cell_errors: every code cell outside the test cells that raised, timed out or killed the
+            kernel, as "where: ErrorName: message" (an answer cell left unanswered is one). Such a
+            cell costs no points by itself, but it often explains a failed test after it.
     """
 
     submission: Path
@@ -294,6 +297,7 @@ class GradeResult:
     error: str | None = None
     elapsed: float = 0.0
     notebook: object = dataclasses.field(default=None, repr=False)
+    cell_errors: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -326,6 +330,7 @@ class GradeResult:
                 lines.append(f"  {mark}  {label:{pad}s}  {_fmt(t.score):>4s}/{_fmt(t.max_score):<4s} {why}".rstrip())
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  kernel: {e}" for e in self.events]
+        lines += [f"  cell error: {e}" for e in self.cell_errors]
         lines += [f"  REVIEW: {f}" for f in self.flags]
         return "\n".join(lines)
 
@@ -374,6 +379,10 @@ class GradeResult:
             out.append(f"The autograder failed (not your fault; your instructor will look at it): {self.error}")
         out += [f"Note: {n}." for n in self.notes]
         out += [f"Kernel: {e}." for e in self.events]
+        if self.cell_errors:
+            out.append("Cells outside the tests that failed (no points depend on them directly, but a later "
+                       "test may need what they define):")
+            out += [f"  {e}" for e in self.cell_errors]
         return {
             "score": self.score,
             "execution_time": round(self.elapsed, 1),
@@ -383,6 +392,7 @@ class GradeResult:
             "stdout_visibility": stdout_visibility,
             "tests": tests,
             "extra_data": {"max_score": self.max_score, "status": self.status, "flags": list(self.flags),
+                           "cell_errors": list(self.cell_errors),
                            "source": Path(self.source).name if self.source else None},
         }
 
