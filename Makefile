@@ -37,28 +37,17 @@ $(MATHJAX_STAMP): tests/mathjax/package.json tests/mathjax/package-lock.json
 	  npm ci --no-audit --no-fund --prefix tests/mathjax && touch $@; \
 	else echo "npm not found: tests/test_formulas.py will be skipped (it needs Node.js)"; fi
 
-# The backend-agnostic unit tests under JAX first, then everything under the TensorFlow backend
-# (unit tests, nbval on solutions/, the student notebooks, the grader, each solution in a JAX kernel).
-test: setup test-jax test-tf
-
-# JAX compiles every new computation with XLA, which is most of a FAST notebook's time on JAX.
-# The suite keeps the compiled programs in build/jax-cache (JAX's persistent compilation cache,
-# keyed by the program without its debug names, JAX's version and the machine; git-ignored,
-# removed by `make clean`), so a computation that several tests build the same way is compiled
-# once per clone: a check's built-in reference, run once per wrong variant in the JAX pass, and a
-# test cell's checks on the solution, which the JAX pass compiles before the solution's JAX
-# kernel (tests/notebooks/test_other_backends.py) runs them again. Kernels inherit the variables.
-# A size limit turns on JAX's file lock, so parallel workers share the cache safely.
-JAX_CACHE := JAX_COMPILATION_CACHE_DIR=$(CURDIR)/build/jax-cache JAX_COMPILATION_CACHE_MAX_SIZE=2000000000 \
-  JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
+# Everything under the TensorFlow backend (unit tests, nbval on solutions/, the student
+# notebooks, the grader), then the backend-agnostic unit tests again under JAX.
+test: setup test-tf test-jax
 
 test-tf: setup $(MATHJAX_STAMP)
-	$(JAX_CACHE) KERAS_BACKEND=tensorflow RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) --dist loadscope \
+	KERAS_BACKEND=tensorflow RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) --dist loadscope \
 	  --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --junitxml=build/test-tf.xml tests solutions
 
 test-jax: setup $(MATHJAX_STAMP)
-	$(JAX_CACHE) KERAS_BACKEND=jax RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) -m "not notebook and not grading and not backend_free" --junitxml=build/test-jax.xml tests
+	KERAS_BACKEND=jax RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) -m "not notebook and not grading and not backend_free" --junitxml=build/test-jax.xml tests
 
 # Colab, simulated (not part of `make test`: the venv downloads about 600 MB). A fresh venv with
 # what Colab ships and not the course (TensorFlow 2.19 and an older Keras, so the setup cell must
