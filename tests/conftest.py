@@ -30,8 +30,31 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "backend_free: does not depend on the pass's backend, so it runs in one pass only")
 
 
+def _fail_on_stderr(item) -> None:
+    """Makes nbval's run of a solution cell fail if the cell wrote to stderr.
+
+    nbval compares outputs only where a cell asks (`# NBVAL_CHECK_OUTPUT`) and never looks at stderr;
+    a student would see it as a red box in JupyterLab, and nbgrader scores a test cell that writes
+    there 0. The student-notebook run leaves the experiments out (tests/notebooks/
+    test_student_notebooks.py), so this is where theirs is checked. (A hook here could not do it:
+    this conftest's per-item hooks do not reach the notebooks in solutions/.)"""
+    runtest = item.runtest
+
+    def runtest_and_check_stderr():
+        runtest()
+        stderr = [out.get("text", "") for out in item.test_outputs or []
+                  if out.get("output_type") == "stream" and out.get("name") == "stderr"]
+        if stderr:
+            raise AssertionError(f"the cell wrote to stderr (a red box in JupyterLab; nbgrader scores a test cell "
+                                 f"that does 0): {''.join(stderr)[:500]!r}")
+
+    item.runtest = runtest_and_check_stderr
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if type(item).__name__ == "IPyNbCell":
+            _fail_on_stderr(item)
         path = Path(str(item.fspath))
         if path.name in BACKEND_FREE:
             item.add_marker(pytest.mark.backend_free)
