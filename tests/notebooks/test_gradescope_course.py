@@ -10,6 +10,8 @@ tests passed", the first deleted. One run proves, for each notebook:
 - the test cells are restored and run with freshly loaded checks: every right answer earns its
   points, the wrong one earns 0 and its visible check shows the real hint, and the patch is
   flagged for review;
+- every other cell that runs (the experiments no test needs are skipped, as in every grade)
+  works, the wrong answer's own cell included: `results.json` lists no cell error;
 - the results.json follows Gradescope's spec and never shows the total while tests are hidden;
 - with nbval (every test cell of the solution passes in a kernel, hidden tests included), the
   solution earns full marks; with tests/notebooks/test_student_notebooks.py (every test cell of
@@ -56,6 +58,7 @@ def test_run_autograder_grades_a_tampered_wrong_submission(name, tmp_path):
     assert all(t["visibility"] == "after_published" for t in by_id.values())
     assert [gid for gid, t in by_id.items() if t["status"] == "failed"] == [f"{wrong_id}_tests"]
     assert any("setattr() on _module" in f for f in data["extra_data"]["flags"]), data["extra_data"]
+    assert data["extra_data"]["cell_errors"] == [], data["extra_data"]["cell_errors"]  # every other cell that ran
 
     # What the student sees before grades are published: the real visible checks, never the total.
     shown = data["output"]
