@@ -103,10 +103,13 @@ class AnswerCells:
         """The whole test cell `{grade_id}_tests`, public call and hidden tests, as the autograder runs it."""
         exec_cell(cell_source(self.notebook, f"{grade_id}_tests"), f"{grade_id}_tests", dict(namespace))
 
-    def passes(self, grade_id: str, run_check, answer: str | None = None) -> None:
-        """The public check and the whole test cell accept `answer` (default: the solution's answer cell)."""
+    def passes(self, grade_id: str, answer: str | None = None) -> None:
+        """The whole test cell accepts `answer` (default: the solution's answer cell).
+
+        The cell's first statement is the public check (`rnn-course assign` keeps it so), so this is
+        the check's pass too; the caller reads the check's "✓" line from the output.
+        """
         replaced = {} if answer is None else {grade_id: answer}
-        run_check(grade_id, self.run(**replaced))
         self.test_cell(grade_id, self.run(**replaced))
 
     def rejects(self, grade_id: str, wrong: str, run_check, hint: str, code: str, *, hidden: bool = True) -> None:

@@ -1,4 +1,4 @@
-"""Notebook 05's graded exercises: the solution passes, plausible mistakes do not.
+"""Notebook 05's graded exercises: plausible mistakes fail, valid alternatives pass.
 
 The answers and the hidden tests are read from `solutions/05_stacked_and_bidirectional.ipynb`, so
 these tests exercise exactly what students get graded on. Each wrong variant is the solution's
@@ -9,8 +9,14 @@ cannot silently turn into the solution). Every variant must be rejected three ti
 * by the whole test cell, public call and hidden tests (any exception fails the cell in nbgrader),
 * by the hidden tests alone.
 
-The solution runs on every Keras backend; the wrong variants (each builds and calls a few RNN
-layers, which JAX compiles anew) run on TensorFlow only, to keep the suite's JAX run short.
+The valid alternatives and the wrong variants (each builds and calls a few RNN layers, which JAX
+compiles anew) run on TensorFlow only, to keep the suite's JAX run short; the JAX run of the
+notebook proves the solution there.
+
+The solution itself passes these very test cells in the notebook runs of `make test` (nbval on
+TensorFlow, tests/notebooks/test_other_backends.py on JAX), so it is not run again here; each
+exercise's valid alternatives are this harness's proof that a right answer passes. An alternative
+runs through the whole test cell, whose first statement is the public check.
 """
 
 from __future__ import annotations
@@ -173,13 +179,6 @@ def test_every_exercise_has_three_wrong_variants():
     assert all(len(variants) >= 3 for variants in MUTANTS.values())
 
 
-@pytest.mark.parametrize("grade_id", ANSWERS)
-def test_solution_passes_the_check_and_the_test_cell(grade_id, capsys):
-    ANSWER_CELLS.passes(grade_id, run_check)
-    out = capsys.readouterr()
-    assert out.out.startswith("✓") and out.err == ""
-
-
 def test_every_exercise_has_a_valid_alternative():
     assert set(ALTERNATIVES) == set(ANSWERS)
 
@@ -187,7 +186,7 @@ def test_every_exercise_has_a_valid_alternative():
 @TF_ONLY
 @pytest.mark.parametrize("grade_id, name", ALTERNATIVE_CASES, ids=[f"{g}: {n}" for g, n in ALTERNATIVE_CASES])
 def test_a_correct_answer_written_differently_passes(grade_id, name, capsys):
-    ANSWER_CELLS.passes(grade_id, run_check, mutate(grade_id, ALTERNATIVES[grade_id][name]))
+    ANSWER_CELLS.passes(grade_id, mutate(grade_id, ALTERNATIVES[grade_id][name]))
     out = capsys.readouterr()
     assert out.out.startswith("✓") and out.err == ""
 

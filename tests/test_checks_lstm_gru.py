@@ -1,4 +1,4 @@
-"""Notebook 04's graded exercises: the solution passes, plausible mistakes do not, valid alternatives do.
+"""Notebook 04's graded exercises: plausible mistakes fail, valid alternatives pass.
 
 The answers and the hidden tests are read from `solutions/04_lstm_and_gru.ipynb`, so these tests
 exercise exactly what students get graded on. Each wrong variant is the solution's answer cell
@@ -9,7 +9,13 @@ turn into the solution). Every variant must be rejected twice:
 * by the whole test cell, public call and hidden tests (any exception fails the cell in nbgrader).
 
 Every valid alternative (one fused matmul over the gate weights concatenated at call time, the
-input and the state concatenated, Keras's z = 1 - u) must pass both. Runs on every Keras backend.
+input and the state concatenated, Keras's z = 1 - u) must pass the whole test cell. Runs on every
+Keras backend.
+
+The solution itself passes these very test cells in the notebook runs of `make test` (nbval on
+TensorFlow, tests/notebooks/test_other_backends.py on JAX), so it is not run again here; each
+exercise's valid alternatives are this harness's proof that a right answer passes. An alternative
+runs through the whole test cell, whose first statement is the public check.
 """
 
 from __future__ import annotations
@@ -198,15 +204,6 @@ def test_every_exercise_has_three_wrong_variants_and_every_cell_two_alternatives
     assert all(len(ALTERNATIVES[gid]) >= 2 for gid in ("q4_1_lstm_cell", "q4_2_gru_cell"))
 
 
-@pytest.mark.parametrize("grade_id", ANSWERS)
-def test_solution_passes_the_check_and_the_test_cell(grade_id, capsys):
-    namespace = answers()
-    run_check(grade_id, namespace)
-    run_test_cell(grade_id, answers())
-    out = capsys.readouterr()
-    assert out.out.startswith("✓") and out.err == ""
-
-
 @pytest.mark.parametrize("grade_id, name", CASES, ids=[f"{g}: {n}" for g, n in CASES])
 def test_wrong_variant_is_rejected_by_check_and_test_cell(grade_id, name, capsys):
     edits, hint = MUTANTS[grade_id][name]
@@ -230,9 +227,7 @@ def test_wrong_variants_are_rejected_by_the_hidden_tests_alone(grade_id):
 
 @pytest.mark.parametrize("grade_id, name", ALT_CASES, ids=[f"{g}: {n}" for g, n in ALT_CASES])
 def test_valid_alternative_is_accepted(grade_id, name, capsys):
-    source = mutate(grade_id, ALTERNATIVES[grade_id][name])
-    run_check(grade_id, answers(**{grade_id: source}))
-    run_test_cell(grade_id, answers(**{grade_id: source}))
+    run_test_cell(grade_id, answers(**{grade_id: mutate(grade_id, ALTERNATIVES[grade_id][name])}))
     out = capsys.readouterr()
     assert out.out.startswith("✓") and out.err == ""
 
