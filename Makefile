@@ -41,10 +41,12 @@ $(MATHJAX_STAMP): tests/mathjax/package.json tests/mathjax/package-lock.json
 # notebooks, the grader), then the backend-agnostic unit tests again under JAX.
 test: setup test-tf test-jax
 
+# The solutions first: with --dist loadscope each notebook's nbval run is one unit of work, and the
+# long ones are better started early than left for the end, when the other worker may be idle.
 test-tf: setup $(MATHJAX_STAMP)
 	KERAS_BACKEND=tensorflow RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) --dist loadscope \
 	  --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
-	  --junitxml=build/test-tf.xml tests solutions
+	  --junitxml=build/test-tf.xml solutions tests
 
 test-jax: setup $(MATHJAX_STAMP)
 	KERAS_BACKEND=jax RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) -m "not notebook and not grading and not backend_free" --junitxml=build/test-jax.xml tests

@@ -99,6 +99,9 @@ def test_results_list_every_failing_cell_outside_the_tests_and_run_all_reaches_t
     assert json.loads((root / "source" / "autograder.json").read_text())["run_all"] is True
     nb = B.submission({**B.RIGHT, "q3_norm": "raise ValueError('not done yet')"})
     nb.cells.insert(len(nb.cells), nbformat.v4.new_code_cell("# my own experiment\nratio = 1 / 0"))
+    # A message, or an exception class named at run time, is text the submission chooses: never shown.
+    nb.cells.insert(len(nb.cells), nbformat.v4.new_code_cell(
+        "raise type('Leak_' + 'q3_secret', (Exception,), {})('the message: q3_secret')"))
     B.write(nb, root / "submission" / "90_fixture_sums.ipynb")
     env = {**os.environ, **B.install_checks(tmp_path / "checks"),
            gradescope.ROOT_ENV: str(root), gradescope.PYTHON_ENV: sys.executable}
@@ -108,11 +111,16 @@ def test_results_list_every_failing_cell_outside_the_tests_and_run_all_reaches_t
     data = json.loads((root / "results" / "results.json").read_text())
     jsonschema.validate(data, RESULTS_SCHEMA)
     assert data["score"] == 5  # q3 fails: its answer raised
-    assert data["extra_data"]["cell_errors"] == [
+    assert data["extra_data"]["cell_errors"] == [  # for instructors, in full
         "answer cell q3_norm: ValueError: not done yet",
-        "the cell after q3_norm_tests that starts '# my own experiment': ZeroDivisionError: division by zero"]
-    assert "answer cell q3_norm: ValueError: not done yet" in data["output"]
-    assert "cell error: answer cell q3_norm" in proc.stdout
+        "the cell after q3_norm_tests that starts 'ratio = 1 / 0': ZeroDivisionError: division by zero",
+        "the cell after q3_norm_tests that starts \"raise type('Leak_' + 'q3_secret', (Exception,),...\": "
+        "Leak_q3_secret: the message: q3_secret"]
+    shown = data["output"]  # for students: where, and a built-in exception's name only
+    assert "  answer cell q3_norm: ValueError\n" in shown and "ZeroDivisionError\n" in shown
+    assert ": an exception" in shown and "not done yet" not in shown and "Leak_q3" not in shown.replace(
+        "raise type('Leak_' + 'q3_secret'", ""), shown
+    assert "cell error: answer cell q3_norm: ValueError: not done yet" in proc.stdout
 
 
 def test_run_autograder_without_a_notebook_gives_zero_and_says_why(tmp_path, project):

@@ -225,3 +225,30 @@ def test_notebook_01_with_rewired_error_reporting_scores_zero_and_is_flagged(tmp
     assert (result.score, result.max_score) == (0, 11), result.summary()
     assert all("NotImplementedError" in t.output for t in result.tests), result.summary()
     assert any("ExecutionResult.success" in f for f in result.flags), result.flags
+
+
+# ---------------------------------------------------------------------- what the hidden tests leave behind
+#: A cell after q3's test that looks everywhere the hidden tests could have left a trace, and reports what it
+#: found in its error (which `cell_errors` shows instructors in full): the hidden part's names, the kernel's
+#: history (`In`, `_i...`), IPython's `linecache` entries, the last exception and the last result.
+PROBE = '''import linecache, sys
+mark = "BEGIN " + "HIDDEN"
+found = [name for name in ("_v", "_ref") if name in globals()]
+found += ["In"] if any(mark in text for text in In) else []
+found += ["_i"] if any(name.startswith("_i") and isinstance(value, str) and mark in value
+                       for name, value in list(globals().items())) else []
+found += ["linecache"] if any(len(entry) > 2 and any(mark in line for line in entry[2] or ())
+                              for entry in list(linecache.cache.values())) else []
+found += ["last_traceback"] if getattr(sys, "last_traceback", None) is not None else []
+raise RuntimeError(f"found {found}")
+'''
+
+
+def test_the_hidden_tests_leave_nothing_a_later_cell_can_show(tmp_path, env):
+    # norm answers 5 everywhere: its visible check passes, its hidden test fails with an exception whose
+    # frames hold the hidden values. The cell after the test must find nothing of them.
+    nb = B.submission({**B.RIGHT, "q3_norm": "def norm(v):\n    return 5.0\n"})
+    nb.cells.append(nbformat.v4.new_code_cell(PROBE))
+    result = grade(nb, tmp_path, env)
+    assert scores(result) == {"q1_add_tests": 2, "q2_mean_tests": 3, "q3_norm_tests": 0}, result.summary()
+    assert [str(e).rsplit(": ", 1)[-1] for e in result.cell_errors] == ["found []"], result.cell_errors

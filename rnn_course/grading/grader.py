@@ -23,6 +23,7 @@ test cell where it does not, the kernel cannot be trusted and every test scores
 from __future__ import annotations
 
 import ast
+import builtins
 import hashlib
 import os
 import re
@@ -38,9 +39,9 @@ from rnn_course.grading.errors import GradingError, SubmissionRejected
 from rnn_course.grading.limits import (  # noqa: F401  (re-exported)
     DEFAULT_CELL_TIMEOUT, DEFAULT_CHECK_MODULES, DEFAULT_MEMORY_MB, DEFAULT_TOTAL_TIMEOUT)
 from rnn_course.grading.restore import (
-    ANSWER, FREE, GRADE, GUARD, LOCKED, MANUAL, STUDENT, PlanCell, SourceNotebook, load_source, read_notebook,
-    restore)
-from rnn_course.grading.results import GradeResult, TestResult, partial_credit
+    ANSWER, FREE, GRADE, GUARD, LOCKED, MANUAL, STUDENT, PlanCell, SourceNotebook, defined_names, load_source,
+    read_notebook, restore)
+from rnn_course.grading.results import CellError, GradeResult, TestResult, partial_credit
 from rnn_course.grading.sandbox_launcher import package_parent, run_cells
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -214,11 +215,49 @@ def reset_source(check_modules, imports: list[str], pinned=()) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The line that starts a test cell's hidden part (nbgrader's marker).
+HIDDEN_MARK = "### BEGIN HIDDEN TESTS"
+
+
+def scrub_source(names: list[str]) -> str:
+    """The hidden cell that runs after a test cell: what its hidden tests left in the kernel goes.
+
+    A later cell of the submission could otherwise read them and show them, in its printed output
+    or an error, before the hidden tests are published: the names the hidden part binds (`names`),
+    the cell's source in `linecache` (IPython puts every cell there, for tracebacks), the last
+    exception (its frames hold the hidden tests' code and values) and the last results (`_`).
+    The test cell itself runs with `store_history=False`, so it is not in `In`, `_i` or `Out`.
+    """
+    return "\n".join([
+        "def __rnn_course_grader_scrub(names):",
+        "    import linecache, sys",
+        "    namespace = globals()",
+        "    for name in names:",
+        "        namespace.pop(name, None)",
+        "    for key, entry in list(linecache.cache.items()):",
+        f"        if len(entry) > 2 and any({HIDDEN_MARK!r} in line for line in entry[2] or ()):",
+        "            del linecache.cache[key]",
+        "    sys.last_type = sys.last_value = sys.last_traceback = None",
+        "    if hasattr(sys, 'last_exc'):",
+        "        sys.last_exc = None",
+        "    shell = globals().get('get_ipython', lambda: None)()",
+        "    hook = getattr(shell, 'displayhook', None)",
+        "    for name in ('_', '__', '___'):",
+        "        namespace.pop(name, None)",
+        "        if hook is not None and hasattr(hook, name):",
+        "            setattr(hook, name, '')",
+        f"__rnn_course_grader_scrub({sorted(names)!r})",
+        "del __rnn_course_grader_scrub",
+    ]) + "\n"
+
+
 def build_run(plan: list[PlanCell], check_modules, pinned=(), *, source: SourceNotebook | None = None,
               token: str | None = None, modules=(), skip=()) -> tuple[list[dict], list[int | None]]:
     """The code cells to run: the prelude, then the plan with a reset cell before every test cell.
 
-    With a `token` (see `integrity`), a hidden snapshot cell runs right before
+    Each test cell runs out of the kernel's history, and a scrub cell (`scrub_source`) after it
+    removes what its hidden part left behind. With a `token` (see `integrity`), a hidden snapshot
+    cell runs right before
     the first cell whose text the submission supplies; each reset cell then
     starts by restoring that snapshot of `modules` and the kernel's
     error reporting, and ends with the deliberate error that proves the kernel
@@ -251,10 +290,17 @@ def build_run(plan: list[PlanCell], check_modules, pinned=(), *, source: SourceN
                 text = integrity.restore_source(token) + text + integrity.probe_source(token)
             cells.append({"source": text, "replay": False, "silent": True, "role": GUARD, "kind": "reset"})
             owners.append(None)
-        cells.append({"source": pc.source, "replay": True, "role": pc.role})
+        cells.append({"source": pc.source, "replay": True, "role": pc.role, "silent": pc.role == GRADE})
         owners.append(k)
         if pc.role in (LOCKED, GRADE):
             imports += audit.top_level_imports(pc.source)
+        if pc.role == GRADE:
+            hidden = defined_names(pc.source)
+            if source is not None and pc.grade_id in source.by_id:
+                hidden -= defined_names(source.by_id[pc.grade_id].student_source)
+            cells.append({"source": scrub_source(sorted(hidden)), "replay": True, "silent": True, "role": GUARD,
+                          "kind": "scrub"})
+            owners.append(None)
     return cells, owners
 
 
@@ -431,24 +477,35 @@ def _label(plan: list[PlanCell], k: int | None, owners: list[int | None], j: int
 
 
 def _where(plan: list[PlanCell], k: int) -> str:
-    """A plan cell as a student finds it in their notebook: its grade id, else its first line."""
+    """A plan cell as a student finds it in their notebook: its grade id, else its first line of code."""
     pc = plan[k]
     if pc.grade_id:
         return f"{'answer cell' if pc.role in (ANSWER, MANUAL) else 'cell'} {pc.grade_id}"
-    first = next((line.strip() for line in pc.source.splitlines() if line.strip()), "")
+    lines = [line.strip() for line in pc.source.splitlines() if line.strip()]
+    first = next((line for line in lines if not line.startswith("#")), lines[0] if lines else "")
     first = first if len(first) <= 50 else first[:47] + "..."
     prev = next((plan[i].grade_id for i in range(k - 1, -1, -1) if plan[i].grade_id), None)
     return f"the cell {f'after {prev} ' if prev else ''}that starts {first!r}"
 
 
-def _failure(result: dict) -> str | None:
-    """'ErrorName: message' for a cell that raised, the reason for one stopped or not run; None if it ran."""
+#: Exception names that may be shown to a student as they are: any other name is text the submission
+#: chose (a class made at run time can be named after anything), so it is shown as "an exception".
+SHOWN_ERRORS = frozenset(name for name, value in vars(builtins).items()
+                         if isinstance(value, type) and issubclass(value, BaseException)) | {"CheckFailed"}
+
+
+def _failure(where: str, result: dict) -> CellError | None:
+    """The failure of a cell that raised, was stopped or killed the kernel; None if it ran."""
     if result["status"] == "error":
         err = next((o for o in result.get("outputs", []) if o.get("output_type") == "error"), {})
-        line = f"{err.get('ename', 'Error')}: {err.get('evalue', '')}".strip().rstrip(":")
-        return line if len(line) <= 160 else line[:157] + "..."
+        name = str(err.get("ename", "Error"))
+        line = _error_line([err]) or name
+        return CellError(where, line if len(line) <= 160 else line[:157] + "...",
+                         name if name in SHOWN_ERRORS else "an exception")
     if result["status"] in ("timeout", "died"):
-        return result.get("reason") or result["status"]
+        why = result.get("reason") or result["status"]
+        return CellError(where, why, "stopped by the time limit" if result["status"] == "timeout"
+                         else "the kernel died")
     return None
 
 
@@ -568,8 +625,8 @@ def grade_notebook(submission_path: str | Path, source_path: str | Path | None =
                       if int(m.group(1)) < len(owners) else m.group(0), event)
 
     executed = _executed_notebook(plan, owners, results, tests, skip)
-    cell_errors = [f"{_where(plan, k)}: {why}" for k, j in by_plan.items()
-                   if plan[k].role in (LOCKED, ANSWER, MANUAL, FREE, STUDENT) and (why := _failure(results[j]))]
+    cell_errors = [failure for k, j in by_plan.items() if plan[k].role in (LOCKED, ANSWER, MANUAL, FREE, STUDENT)
+                   and (failure := _failure(_where(plan, k), results[j]))]
     score = round(sum(t.score for t in tests), 6)
     error = None
     if changed:

@@ -260,6 +260,28 @@ class TestResult:
         return entry
 
 
+@dataclasses.dataclass(frozen=True)
+class CellError:
+    """A code cell outside the test cells that raised, was stopped or killed the kernel.
+
+    Attributes:
+        where: the cell as a student finds it (`answer cell q3_norm`, or `the cell after
+            q2_1_rnn_cell_tests that starts '...'`).
+        error: one line, `ErrorName: message`, or why the cell was stopped: for instructors.
+        shown: what a student may see before grades are published: a built-in exception's name
+            (or `CheckFailed`), "an exception", "stopped by the time limit" or "the kernel died".
+            Never the message, which the submission's code chooses and could fill with what the
+            hidden tests left in the kernel.
+    """
+
+    where: str
+    error: str
+    shown: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.error}"
+
+
 @dataclasses.dataclass
 class GradeResult:
     """Everything the grader found out about one submission.
@@ -280,9 +302,9 @@ class GradeResult:
             missing source, a kernel that cannot start), or None.
         elapsed: seconds spent grading.
         notebook: the restored notebook with its outputs (None if rejected).
-        cell_errors: every code cell outside the test cells that raised, timed out or killed the
-            kernel, as "where: ErrorName: message" (an answer cell left unanswered is one). Such a
-            cell costs no points by itself, but it often explains a failed test after it.
+        cell_errors: a `CellError` for every code cell outside the test cells that raised, was
+            stopped or killed the kernel. Such a cell costs no points by itself, but it often explains
+            a failed test after it.
     """
 
     submission: Path
@@ -297,7 +319,7 @@ class GradeResult:
     error: str | None = None
     elapsed: float = 0.0
     notebook: object = dataclasses.field(default=None, repr=False)
-    cell_errors: list[str] = dataclasses.field(default_factory=list)
+    cell_errors: list[CellError] = dataclasses.field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -382,7 +404,7 @@ class GradeResult:
         if self.cell_errors:
             out.append("Cells outside the tests that failed (no points depend on them directly, but a later "
                        "test may need what they define):")
-            out += [f"  {e}" for e in self.cell_errors]
+            out += [f"  {e.where}: {e.shown}" for e in self.cell_errors]
         return {
             "score": self.score,
             "execution_time": round(self.elapsed, 1),
@@ -392,7 +414,7 @@ class GradeResult:
             "stdout_visibility": stdout_visibility,
             "tests": tests,
             "extra_data": {"max_score": self.max_score, "status": self.status, "flags": list(self.flags),
-                           "cell_errors": list(self.cell_errors),
+                           "cell_errors": [str(e) for e in self.cell_errors],
                            "source": Path(self.source).name if self.source else None},
         }
 
