@@ -25,6 +25,7 @@ as in the solution; a cell with the tag may fail here anyway.
 from __future__ import annotations
 
 import ast
+import builtins
 from pathlib import Path
 
 import nbformat
@@ -32,7 +33,7 @@ import pytest
 
 from rnn_course.assignment import USES_ANSWERS_TAG
 from rnn_course.grading.audit import parse_cell
-from rnn_course.grading.pruning import CellNames, skippable
+from rnn_course.grading.pruning import CellNames, _aliased, _closure, _root, _target_names, skippable
 from rnn_course.grading.restore import GRADE, load_source, restore, same_text
 from rnn_course.runner import run_notebook
 
@@ -71,9 +72,38 @@ class _FirstUse(ast.NodeVisitor):
 
     def __init__(self):
         self.first: dict[str, str] = {}
+        # One set per body that may not run (an if's, a loop's, a try's), innermost last: the names bound so far
+        # in it, which what follows in that body reads as its own. A store there does not make a name the
+        # statement's: after the body, it may not be bound.
+        self.bodies: list[set[str]] = []
 
     def _mark(self, name: str, how: str) -> None:
-        self.first.setdefault(name, how)
+        if how == "store" and self.bodies:
+            self.bodies[-1].add(name)
+        elif not any(name in bound for bound in self.bodies):
+            self.first.setdefault(name, how)
+
+    def _maybe(self, *bodies, bound: set[str] = frozenset()) -> None:
+        for body in bodies:
+            self.bodies.append(set(bound))
+            for stmt in body:
+                self.visit(stmt)
+            self.bodies.pop()
+
+    def visit_If(self, node):
+        self.visit(node.test)
+        self._maybe(node.body, node.orelse)
+
+    def visit_While(self, node):
+        self.visit(node.test)
+        self._maybe(node.body, node.orelse)
+
+    def visit_Try(self, node):
+        self._maybe(node.body, *[h.body for h in node.handlers], node.orelse)
+        for stmt in node.finalbody:
+            self.visit(stmt)
+
+    visit_TryStar = visit_Try
 
     def visit_Name(self, node):
         self._mark(node.id, "load" if isinstance(node.ctx, ast.Load) else "store")
@@ -98,11 +128,23 @@ class _FirstUse(ast.NodeVisitor):
         self.visit(node.value)
         self.visit(node.target)
 
-    def visit_For(self, node):
+    def visit_For(self, node):  # the target is bound before the body runs; after the loop, maybe not at all
         self.visit(node.iter)
         self.visit(node.target)
-        for stmt in node.body + node.orelse:
+        self._maybe(node.body, bound={n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)})
+        self._maybe(node.orelse)
+
+    def visit_With(self, node):
+        for item in node.items:
+            self.visit(item.context_expr)
+            if item.optional_vars is not None:
+                self.visit(item.optional_vars)
+        for stmt in node.body:
             self.visit(stmt)
+
+    visit_AsyncWith = visit_With
+
+    visit_AsyncFor = visit_For
 
     def visit_FunctionDef(self, node):  # the body runs later; the defaults and decorators now
         for expr in node.decorator_list + node.args.defaults + [d for d in node.args.kw_defaults if d]:
@@ -111,9 +153,11 @@ class _FirstUse(ast.NodeVisitor):
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
-    def visit_ClassDef(self, node):
+    def visit_ClassDef(self, node):  # the class body runs now, its methods later
         for expr in node.decorator_list + node.bases:
             self.visit(expr)
+        for stmt in node.body:
+            self.visit(stmt)
         self._mark(node.name, "store")
 
     def _nested(self, node, own: set[str]):
@@ -133,6 +177,7 @@ class _FirstUse(ast.NodeVisitor):
     visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comprehension
 
 
+BUILTINS = frozenset(dir(builtins))
 #: Methods that put values into a container: `curves.append(h)` fills `curves`.
 FILLING = frozenset({"append", "extend", "insert", "update", "setdefault", "add"})
 
@@ -145,18 +190,106 @@ def _filled(node) -> set[str]:
             and isinstance(sub.func, ast.Attribute) and sub.func.attr in FILLING and isinstance(sub.func.value, ast.Name)}
 
 
+def _function_effects(node) -> set[str]:
+    """The globals that calling the function (or a method of the class) defined by `node` may change: those it
+    declares `global`, and the roots of its item and attribute stores and `FILLING` calls that are not its own."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return set()
+    declared = {n for sub in ast.walk(node) if isinstance(sub, ast.Global) for n in sub.names}
+    own = {a.arg for sub in ast.walk(node) if isinstance(sub, ast.arguments)
+           for a in sub.posonlyargs + sub.args + sub.kwonlyargs + [x for x in (sub.vararg, sub.kwarg) if x]}
+    own |= {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store)}
+    roots = {_root(sub) for sub in ast.walk(node)
+             if isinstance(sub, (ast.Attribute, ast.Subscript)) and isinstance(sub.ctx, (ast.Store, ast.Del))}
+    return (roots - {None} | _filled(node) | declared) - (own - declared)
+
+
+def _alias_edges(node) -> list[tuple[str, str]]:
+    """(name, name) pairs that may hold the same object after `node`: `alias = DATA`, `for c in CORPORA.items()`."""
+    edges = []
+    for sub in [node] + [n for n in ast.walk(node) if isinstance(n, (ast.For, ast.AsyncFor, ast.Assign, ast.With))]:
+        if isinstance(sub, (ast.For, ast.AsyncFor)):
+            sources = {n.id for n in ast.walk(sub.iter) if isinstance(n, ast.Name)}  # CORPORA.items(), zip(a, b)
+            targets = [sub.target]
+        elif isinstance(sub, ast.Assign):
+            sources, targets = _aliased(sub.value), sub.targets
+        else:
+            continue
+        for target in targets:
+            edges += [(t, src) for t in _target_names(target) for src in sources if t != src]
+    return edges
+
+
+def _mutated_parameters(path: Path) -> dict[str, set[int | str] | None]:
+    """For each function the solution's answer cells define, the parameters (by position and name) its body may
+    change in place; None for a class (its instances may keep and change what they are given)."""
+    out: dict[str, set[int | str] | None] = {}
+    path = Path(path)
+    solution = nbformat.read(str(ROOT / "solutions" / path.name), 4) if (ROOT / "solutions" / path.name).is_file() \
+        else nbformat.read(str(path), 4)
+    for cell in solution.cells:
+        if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("solution"):
+            continue
+        for node in (parse_cell(cell.source) or ast.parse("")).body:
+            if isinstance(node, ast.ClassDef):
+                out[node.name] = None
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                params = [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
+                changed = {_root(sub) for sub in ast.walk(node) if isinstance(sub, (ast.Attribute, ast.Subscript))
+                           and isinstance(sub.ctx, (ast.Store, ast.Del))} | _filled(node)
+                changed |= {sub.target.id for sub in ast.walk(node)
+                            if isinstance(sub, ast.AugAssign) and isinstance(sub.target, ast.Name)}
+                out[node.name] = {p for p in params if p in changed} | {i for i, p in enumerate(params) if p in changed}
+    return out
+
+
+def _handed(node, mutating: dict[str, set[int | str] | None]) -> set[str]:
+    """The names a statement hands to an answer that changes them in the solution (`fill(box)`): the unanswered
+    stub leaves them as they were, so what they hold differs from the solution's."""
+    if node is None:
+        return set()
+    out = set()
+    for call in (n for n in ast.walk(node) if isinstance(n, ast.Call)):
+        callee = _root(call.func)
+        if callee not in mutating:
+            continue
+        which = mutating[callee]
+        args = [a for i, a in enumerate(call.args) if which is None or i in which]
+        args += [k.value for k in call.keywords if which is None or k.arg in which]
+        out |= {n.id for a in args for n in ast.walk(a) if isinstance(n, ast.Name)}
+    return out
+
+
 def answer_tainted(path: Path) -> list[tuple[int, set[str]]]:
     """(cell index, the tainted names it reads) for every code cell of `path` that reads one.
 
-    Statement by statement, in the order the cells run: a name is tainted when an answer or test
-    cell binds it; when a statement that reads a tainted name, or any statement after it in the
-    same cell, binds it or fills it in (the value was computed from an answer, or the unanswered stub
-    stopped the cell before it); or when it is a function or class whose body reads a tainted name (calling it
-    runs the answer). A statement that binds a name before reading any tainted one cleans it.
+    Statement by statement, in the order the cells run, a name is tainted when:
+
+    - an answer or test cell binds it;
+    - a statement that reads a tainted name, or any statement after it in the same cell, binds it,
+      fills it in (`results[key] = ...`, `curves.append(...)`, through any name that may hold the
+      same object, as `c` in `for name, c in CORPORA.items()`), or calls a notebook function that
+      changes it: the value was computed from an answer, or the unanswered stub stopped the cell
+      before it.
+
+    A statement reads what it reads at its top level, in the comprehensions and lambdas it runs,
+    and whatever the notebook functions it calls or passes on read (followed through the
+    functions they call), judged when it runs. One that reads the namespace dynamically or runs
+    a magic reads everything. An unconditional top-level assignment that reads no tainted name
+    cleans the names it binds; a name bound in an `if`, a loop or a `try` stays as it was.
+
+    Known limits, none met in the course's notebooks: a method outside `FILLING` that changes its
+    object with an answer's value (`box.__iadd__([norm(v)])`), and a statement that runs a magic
+    or reads the namespace dynamically after the first answer (refused: an `AssertionError`).
     """
     cells = nbformat.read(str(path), 4).cells
     modules = set().union(*(CellNames(c.source).imported for c in cells if c.cell_type == "code"))
     tainted: set[str] = set()
+    mutating = _mutated_parameters(path)
+    unreadable: list[int] = []
+    fn_reads: dict[str, set[str]] = {}
+    fn_effects: dict[str, set[str]] = {}
+    aliases: dict[str, set[str]] = {}
     readers = []
     for i, cell in enumerate(cells):
         if cell.cell_type != "code":
@@ -164,29 +297,58 @@ def answer_tainted(path: Path) -> list[tuple[int, set[str]]]:
         grader = cell.metadata.get("nbgrader", {})
         tree = parse_cell(cell.source)
         statements = [(cell.source, None)] if tree is None else [(ast.unparse(stmt), stmt) for stmt in tree.body]
-        stopped = bool(grader.get("solution") or grader.get("grade"))  # everything it binds is the answer's
+        # Everything an answer binds is the answer's. A test cell binds the hidden tests' names, which the
+        # student version never has: only its imports before the first read of an answer are bound for sure.
+        stopped = bool(grader.get("solution"))
         found: set[str] = set()
         for text, node in statements:
             names = CellNames(text)
-            functions = {f for f, (reads, _) in names.functions.items() if reads & tainted}
             order = _FirstUse()
             order.visit(parse_cell(text) or ast.parse(""))
-            now = names.reads
+            now = set(names.reads)
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 # Comprehensions and lambdas run now (a lambda in a loop, a dict comprehension of results):
                 # what they read counts, and so does what a function defined inside a loop reads.
-                now = now | names.deferred
+                now |= names.deferred
+            elif isinstance(node, ast.ClassDef):  # its body runs now (class attributes, methods' defaults)
+                now |= {n for n, how in order.first.items() if how == "load"} - {node.name}
+            called = _closure(now & set(fn_reads), {f: fn_reads[f] & set(fn_reads) for f in fn_reads})
+            dynamic = node is None or names.dynamic or "run_line_magic" in text or "run_cell_magic" in text
+            if dynamic and tainted:
+                unreadable.append(i)  # a magic or a dynamic read: what it reads and binds cannot be known
             # A name the statement binds before it reads it is its own (a loop variable), not the answer's.
-            reads = {n for n in now & tainted if order.first.get(n) != "store"}
+            reads = {n for n in now & tainted if order.first.get(n) == "load"}
+            reads |= set().union(*(fn_reads[f] for f in called)) & tainted
+            reads |= tainted if dynamic else set()
             found |= reads
             stopped = stopped or bool(reads)
-            if stopped:  # what it binds, and the data it fills in (results[key] = ..., curves.append(...))
-                tainted |= (names.binds - (names.imported if grader.get("grade") else set())
-                            | (names.mutates | _filled(node)) - modules)
-            else:
-                tainted = (tainted - names.binds) | functions
+            # What may hold the same object, from this statement on (`for name, c in CORPORA.items()`).
+            for name in names.binds:  # a name bound again no longer holds what it held
+                for other in aliases.pop(name, set()):
+                    aliases.get(other, set()).discard(name)
+            if node is not None:  # only data can be shared: not a module, a builtin or a notebook function
+                for a, b in _alias_edges(node):
+                    if not {a, b} & (modules | BUILTINS | set(fn_reads)):
+                        aliases.setdefault(a, set()).add(b)
+                        aliases.setdefault(b, set()).add(a)
+            if stopped or (grader.get("grade") and not isinstance(node, (ast.Import, ast.ImportFrom))):
+                # Rebinding a name changes that name; changing an object changes every name that may hold it:
+                # what the statement fills in, what the notebook functions it calls change, and what it hands
+                # to an answer's function or class.
+                changed = (names.mutates | _filled(node) | set().union(*(fn_effects[f] for f in called))
+                           | _handed(node, mutating))
+                tainted |= names.binds
+                tainted |= _closure(changed - modules, aliases)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                tainted.discard(node.name)  # not the names it declares global: they change only when it is called
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.Import, ast.ImportFrom)):
+                tainted -= names.binds
+            for name, (body_reads, assigns) in names.functions.items():
+                fn_reads[name] = body_reads
+                fn_effects[name] = _function_effects(node) | assigns
         if found:
             readers.append((i, found))
+    assert not unreadable, f"cells {unreadable} run a magic or read the namespace dynamically: the proof cannot read them"
     return readers
 
 
@@ -205,29 +367,55 @@ def test_uses_answers_tags_exactly_the_cells_that_read_an_answer(path):
     assert sorted(tagged - set(readers)) == [], f"tagged {USES_ANSWERS_TAG!r}, read no answer"
 
 
-def test_the_taint_of_answers_follows_names_functions_and_rebinding(tmp_path):
-    """The proof above on a notebook small enough to check by hand."""
-    def code(source, **grader):
-        return nbformat.v4.new_code_cell(source, metadata={"nbgrader": grader} if grader else {})
+def _cell(source, **grader):
+    return nbformat.v4.new_code_cell(source, metadata={"nbgrader": grader} if grader else {})
 
+
+def test_the_taint_of_answers_follows_names_functions_and_rebinding(tmp_path):
+    """The proof above on a notebook small enough to check by hand (the later cases from a review that tried to
+    break it)."""
     nb = nbformat.v4.new_notebook(cells=[
-        code("import numpy as np\ndata = np.ones(3)"),                       # 0
-        code("def norm(v):\n    raise NotImplementedError()", solution=True, grade_id="q"),  # 1
-        code("from math import sqrt\nassert norm(data) == sqrt(3)", grade=True, grade_id="q_tests"),  # 2
-        code("result = norm(data)"),                                          # 3: reads norm
-        code("shown = result * 2"),                                           # 4: computed from an answer
-        code("def report():\n    return shown"),                              # 5: a function that reads one
-        code("report()"),                                                     # 6: calls it
-        code("shown = 0"),                                                    # 7: rebinds it: clean again
-        code("print(shown, sqrt, data)"),                                     # 8: sqrt is the test's import
-        code("early = data.sum()\nprint(norm(data))\nlate = 1"),              # 9: stops at norm: early ran
-        code("print(early)"),                                                 # 10: clean
-        code("print(late)"),                                                  # 11: the stub stopped it
+        _cell("import numpy as np\ndata = np.ones(3)"),                     # 0
+        _cell("def norm(v):\n    raise NotImplementedError()", solution=True, grade_id="q"),  # 1
+        _cell("from math import sqrt\nassert norm(data) == sqrt(3)", grade=True, grade_id="q_tests"),  # 2
+        _cell("result = norm(data)"),                                        # 3: reads norm
+        _cell("shown = result * 2"),                                         # 4: computed from an answer
+        _cell("def report():\n    return shown"),                            # 5: a function that reads one...
+        _cell("report()"),                                                   # 6: ...read when it is called
+        _cell("shown = 0"),                                                  # 7: rebinds it: clean again
+        _cell("print(shown, sqrt, data)"),                                   # 8: sqrt, imported before the check
+        _cell("early = data.sum()\nprint(norm(data))\nlate = 1"),            # 9: stops at norm: early ran
+        _cell("print(early)"),                                               # 10: clean
+        _cell("print(late)"),                                                # 11: the stub stopped it
+        _cell("CORPORA = {'a': {}}"),                                        # 12
+        _cell("for name, c in CORPORA.items():\n    c['ids'] = norm(data)"),  # 13: fills CORPORA through c
+        _cell("print(CORPORA)"),                                             # 14
+        _cell("def later():\n    return value"),                             # 15: defined before value is tainted
+        _cell("value = norm(data)"),                                         # 16
+        _cell("later()"),                                                    # 17
+        _cell("if data.sum() > 5:\n    value = 1"),                          # 18: may not run: cleans nothing
+        _cell("print(value)"),                                               # 19
+        _cell("class Experiment:\n    size = norm(data)"),                   # 20: a class body runs now
+        _cell("def fill(box):\n    box.append(1)", solution=True, grade_id="q2"),  # 21: changes its argument
+        _cell("box = []"),                                                   # 22
+        _cell("fill(box)"),                                                  # 23: the stub leaves box empty
+        _cell("print(box)"),                                                 # 24
     ])
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, str(path))
-    assert answer_tainted(path) == [(2, {"norm"}), (3, {"norm"}), (4, {"result"}), (6, {"report"}), (9, {"norm"}),
-                                    (11, {"late"})]
+    assert answer_tainted(path) == [
+        (2, {"norm"}), (3, {"norm"}), (4, {"result"}), (6, {"shown"}), (9, {"norm"}), (11, {"late"}),
+        (13, {"norm"}), (14, {"CORPORA"}), (16, {"norm"}), (17, {"value"}), (19, {"value"}), (20, {"norm"}),
+        (23, {"fill"}), (24, {"box"})]
+
+
+def test_a_magic_after_an_answer_is_refused_not_guessed(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[_cell("def norm(v):\n    raise NotImplementedError()", solution=True,
+                                               grade_id="q"),
+                                         _cell("%time result = norm(3)"), _cell("print(result)")])
+    nbformat.write(nb, str(tmp_path / "nb.ipynb"))
+    with pytest.raises(AssertionError, match=r"cells \[1\] run a magic"):
+        answer_tainted(tmp_path / "nb.ipynb")
 
 
 @pytest.mark.parametrize("path", STUDENT_NOTEBOOKS, ids=[p.name for p in STUDENT_NOTEBOOKS])
