@@ -51,7 +51,26 @@ def _fail_on_stderr(item) -> None:
     item.runtest = runtest_and_check_stderr
 
 
+def _kernel_sees_fd_output(notebook) -> None:
+    """nbval starts a notebook's kernel in the file collector's setup, while pytest has set
+    PYTEST_CURRENT_TEST; ipykernel then stops capturing what is written to file descriptor 2 (C and C++
+    logs, subprocesses), which a student in JupyterLab would see. The kernel starts without it."""
+    setup = notebook.setup
+
+    def setup_without_pytest_marker():
+        saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
+        try:
+            setup()
+        finally:
+            if saved is not None:
+                os.environ["PYTEST_CURRENT_TEST"] = saved
+
+    notebook.setup = setup_without_pytest_marker
+
+
 def pytest_collection_modifyitems(config, items):
+    for notebook in {id(i.parent): i.parent for i in items if type(i).__name__ == "IPyNbCell"}.values():
+        _kernel_sees_fd_output(notebook)
     for item in items:
         if type(item).__name__ == "IPyNbCell":
             _fail_on_stderr(item)
