@@ -102,22 +102,19 @@ def main(argv=None) -> int:
     if missing:
         print(f"no JUnit report at {', '.join(missing)}; run `make test` first (it writes them).", file=sys.stderr)
         return 2
-    anchors = {}
+    costs, shared, walls = charge(args.reports)
+    anchors = {stem: parts["FAST run (nbval)"] for stem, parts in costs.items()}
     label = "nbval's cells"
     if args.fast_runs:
+        anchors.update(json.loads(args.fast_runs.read_text())["seconds"]["fast"])
         label = f"the whole FAST run ({args.fast_runs})"
     print(f"anchor: {label}")
-    for wall_share in (False, True):
-        costs, shared, walls = charge(args.reports, wall_share=wall_share)
-        if not anchors:
-            anchors = {stem: parts["FAST run (nbval)"] for stem, parts in costs.items()}
-            if args.fast_runs:
-                anchors.update(json.loads(args.fast_runs.read_text())["seconds"]["fast"])
-            print("wall time per report: " + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()))
-        print("\n" + ("share of make test's wall time (each test's time x its report's wall time / the sum of "
-                      "its test times)" if wall_share else "the tests' own times (two workers: they add up to "
-                                                             "about twice the wall time)"))
-        table(costs, anchors, shared)
+    print("wall time per report: " + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()))
+    print("\nthe tests' own times (two workers: they add up to about twice the wall time)")
+    table(costs, anchors, shared)
+    costs, shared, _ = charge(args.reports, wall_share=True)
+    print("\nshare of make test's wall time (each test's time x its report's wall time / the sum of its test times)")
+    table(costs, anchors, shared)
     return 0
 
 

@@ -107,7 +107,11 @@ class AnswerCells:
         """The whole test cell accepts `answer` (default: the solution's answer cell).
 
         The cell's first statement is the public check (`rnn-course assign` keeps it so), so this is
-        the check's pass too; the caller reads the check's "✓" line from the output.
+        the check's pass too; the caller reads the check's "✓" line from the output. The mutation
+        tests call it for valid alternatives, not for the solution: the notebook runs of `make test`
+        (nbval on TensorFlow, tests/notebooks/test_other_backends.py on JAX) pass the solution
+        through these very test cells, and the alternatives are the harness's proof that a right
+        answer passes.
         """
         replaced = {} if answer is None else {grade_id: answer}
         self.test_cell(grade_id, self.run(**replaced))

@@ -13,10 +13,7 @@ The valid alternatives and the wrong variants (each builds and calls a few RNN l
 compiles anew) run on TensorFlow only, to keep the suite's JAX run short; the JAX run of the
 notebook proves the solution there.
 
-The solution itself passes these very test cells in the notebook runs of `make test` (nbval on
-TensorFlow, tests/notebooks/test_other_backends.py on JAX), so it is not run again here; each
-exercise's valid alternatives are this harness's proof that a right answer passes. An alternative
-runs through the whole test cell, whose first statement is the public check.
+The solution is not run again here: see `gradecells.AnswerCells.passes`.
 """
 
 from __future__ import annotations

@@ -12,10 +12,7 @@ Every valid alternative (one fused matmul over the gate weights concatenated at 
 input and the state concatenated, Keras's z = 1 - u) must pass the whole test cell. Runs on every
 Keras backend.
 
-The solution itself passes these very test cells in the notebook runs of `make test` (nbval on
-TensorFlow, tests/notebooks/test_other_backends.py on JAX), so it is not run again here; each
-exercise's valid alternatives are this harness's proof that a right answer passes. An alternative
-runs through the whole test cell, whose first statement is the public check.
+The solution is not run again here: see `gradecells.AnswerCells.passes`.
 """
 
 from __future__ import annotations
@@ -227,7 +224,7 @@ def test_wrong_variants_are_rejected_by_the_hidden_tests_alone(grade_id):
 
 @pytest.mark.parametrize("grade_id, name", ALT_CASES, ids=[f"{g}: {n}" for g, n in ALT_CASES])
 def test_valid_alternative_is_accepted(grade_id, name, capsys):
-    run_test_cell(grade_id, answers(**{grade_id: mutate(grade_id, ALTERNATIVES[grade_id][name])}))
+    ANSWER_CELLS.passes(grade_id, mutate(grade_id, ALTERNATIVES[grade_id][name]))
     out = capsys.readouterr()
     assert out.out.startswith("✓") and out.err == ""
 

@@ -11,10 +11,7 @@ cannot silently turn into the solution). Every variant must be rejected three ti
 
 These exercises build no RNN, so every test runs on every backend.
 
-The solution itself passes these very test cells in the notebook runs of `make test` (nbval on
-TensorFlow, tests/notebooks/test_other_backends.py on JAX), so it is not run again here; each
-exercise's valid alternatives are this harness's proof that a right answer passes. An alternative
-runs through the whole test cell, whose first statement is the public check.
+The solution is not run again here: see `gradecells.AnswerCells.passes`.
 """
 
 from __future__ import annotations

@@ -54,6 +54,18 @@ def fake_autograder(tmp_path, zip_path) -> Path:
     return root
 
 
+def run_autograder(root: Path, tmp_path) -> tuple[subprocess.CompletedProcess, dict]:
+    """`run_autograder` in the fake tree `root`, with the fixture checks; its process and its valid results.json."""
+    env = {**os.environ, **B.install_checks(tmp_path / "checks"),
+           gradescope.ROOT_ENV: str(root), gradescope.PYTHON_ENV: sys.executable}
+    proc = subprocess.run(["bash", str(root / "run_autograder")], env=env, cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads((root / "results" / "results.json").read_text())
+    jsonschema.validate(data, RESULTS_SCHEMA)
+    return proc, data
+
+
 def test_zip_has_what_gradescope_needs(tmp_path, project):
     path = build(tmp_path, project)
     with zipfile.ZipFile(path) as zf:
@@ -77,13 +89,7 @@ def test_run_autograder_grades_the_submission_and_ignores_forged_results(tmp_pat
     forge = f"open({str(results)!r}, 'w').write('{{\"score\": 100}}')\n"
     nb = B.submission({**B.RIGHT, "q2_mean": forge + B.WRONG["q2_mean"]})
     B.write(nb, root / "submission" / "90_fixture_sums (2).ipynb")
-    env = {**os.environ, **B.install_checks(tmp_path / "checks"),
-           gradescope.ROOT_ENV: str(root), gradescope.PYTHON_ENV: sys.executable}
-    proc = subprocess.run(["bash", str(root / "run_autograder")], env=env, cwd=root, capture_output=True,
-                          text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    data = json.loads(results.read_text())
-    jsonschema.validate(data, RESULTS_SCHEMA)
+    proc, data = run_autograder(root, tmp_path)
     assert data["score"] == 7
     assert [(t["name"], t["score"], t["visibility"]) for t in data["tests"]] == [
         ("q1_add_tests (hidden tests)", 2, "after_published"), ("q2_mean_tests", 0, "visible"),
@@ -103,13 +109,7 @@ def test_results_list_every_failing_cell_outside_the_tests_and_run_all_reaches_t
     nb.cells.insert(len(nb.cells), nbformat.v4.new_code_cell(
         "raise type('Leak_' + 'q3_secret', (Exception,), {})('the message: q3_secret')"))
     B.write(nb, root / "submission" / "90_fixture_sums.ipynb")
-    env = {**os.environ, **B.install_checks(tmp_path / "checks"),
-           gradescope.ROOT_ENV: str(root), gradescope.PYTHON_ENV: sys.executable}
-    proc = subprocess.run(["bash", str(root / "run_autograder")], env=env, cwd=root, capture_output=True,
-                          text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    data = json.loads((root / "results" / "results.json").read_text())
-    jsonschema.validate(data, RESULTS_SCHEMA)
+    proc, data = run_autograder(root, tmp_path)
     assert data["score"] == 5  # q3 fails: its answer raised
     assert data["extra_data"]["cell_errors"] == [  # for instructors, in full
         "answer cell q3_norm: ValueError: not done yet",

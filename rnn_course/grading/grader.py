@@ -461,6 +461,11 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def _previous_grade_id(plan: list[PlanCell], k: int) -> str | None:
+    """The grade id of the nearest graded cell before plan cell `k` (None at the top)."""
+    return next((plan[i].grade_id for i in range(k - 1, -1, -1) if plan[i].grade_id), None)
+
+
 def _label(plan: list[PlanCell], k: int | None, owners: list[int | None], j: int) -> str:
     if k is None:
         if j == 0:
@@ -469,7 +474,7 @@ def _label(plan: list[PlanCell], k: int | None, owners: list[int | None], j: int
         return f"the grader's check reset before {nxt}"
     pc = plan[k]
     if pc.role == STUDENT:
-        prev = next((plan[i].grade_id for i in range(k - 1, -1, -1) if plan[i].grade_id), None)
+        prev = _previous_grade_id(plan, k)
         return f"a cell you added{f' after {prev}' if prev else ' at the top'}"
     kind = {LOCKED: "locked cell", GRADE: "test cell", ANSWER: "answer cell", MANUAL: "answer cell",
             FREE: "cell"}.get(pc.role, "cell")
@@ -484,7 +489,7 @@ def _where(plan: list[PlanCell], k: int) -> str:
     lines = [line.strip() for line in pc.source.splitlines() if line.strip()]
     first = next((line for line in lines if not line.startswith("#")), lines[0] if lines else "")
     first = first if len(first) <= 50 else first[:47] + "..."
-    prev = next((plan[i].grade_id for i in range(k - 1, -1, -1) if plan[i].grade_id), None)
+    prev = _previous_grade_id(plan, k)
     return f"the cell {f'after {prev} ' if prev else ''}that starts {first!r}"
 
 
