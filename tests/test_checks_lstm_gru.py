@@ -213,12 +213,37 @@ def test_wrong_variant_is_rejected_by_check_and_test_cell(grade_id, name, capsys
     assert capsys.readouterr().err == ""  # nbgrader scores a test cell that writes stderr as 0
 
 
+#: The assertion of the hidden tests that each wrong variant fails (its message), or the call that raises: the
+#: pinned cases catch the mistake itself, not a side effect of the harness.
+LSTM_STEP = r"h\(1\) = o tanh\(c\(1\)\) = 0\.59218"
+GRU_STEP = r"h\(1\) = \(1 - u\) h\(0\) \+ u h~"
+IN_CALL = r"when calling \w+Cell\.call"  # matmul's shape error, on every backend
+HIDDEN_FAILS_ON = {
+    "q4_1_lstm_cell": {
+        "forget and input gates swapped": LSTM_STEP, "input and output gates swapped": LSTM_STEP,
+        "tanh where sigma belongs (the gates)": LSTM_STEP, "sigma where tanh belongs (the new content)": LSTM_STEP,
+        "h = o∘c instead of o∘tanh(c)": LSTM_STEP, "forget bias not 1": r"b_f starts at 1",
+        "states in the order [c, h]": LSTM_STEP, "W and U swapped in call": IN_CALL,
+        "W and U swapped, shapes and call": r"U: \(input_dim, units\)", "state_size one size": r"state_size \[h, c\]",
+        "one initial state": r"\[h\(0\), c\(0\)\] = 0",
+    },
+    "q4_2_gru_cell": {
+        "(1 - u) and u swapped": GRU_STEP, "reset gate after the matmul": GRU_STEP, "reset gate not applied": GRU_STEP,
+        "update and reset gates swapped": GRU_STEP, "tanh where sigma belongs (the gates)": GRU_STEP,
+        "sigma where tanh belongs (the new content)": GRU_STEP, "W and U swapped in call": IN_CALL,
+        "W and U swapped, shapes and call": r"U: \(input_dim, units\)",
+        "Keras's reset_after=True without its bias": GRU_STEP,
+    },
+}
+
+
 @pytest.mark.parametrize("grade_id", ("q4_1_lstm_cell", "q4_2_gru_cell"))
 def test_wrong_variants_are_rejected_by_the_hidden_tests_alone(grade_id):
-    """The hidden tests do not lean on the public check: each mistake fails them on its own."""
+    """The hidden tests do not lean on the public check: each mistake fails them on its own, where expected."""
+    assert set(HIDDEN_FAILS_ON[grade_id]) == set(MUTANTS[grade_id])
     for name, (edits, _) in MUTANTS[grade_id].items():
         namespace = answers(**{grade_id: mutate(grade_id, edits)})
-        with pytest.raises(Exception):  # noqa: B017
+        with pytest.raises(Exception, match=HIDDEN_FAILS_ON[grade_id][name]):  # noqa: B017
             _exec_cell(hidden_tests(grade_id), f"{grade_id}_tests {name}", dict(namespace))
 
 
