@@ -74,6 +74,15 @@ LSTM_MUTANTS = {
                                          r"W_.* and U_.* are swapped"),
     "state_size one size": ([("self.state_size = [self.units, self.units]", "self.state_size = self.units")],
                             r"state_size is 4; expected \[4, 4\]"),
+    "W transposed (column-vector habit)": ([(LSTM_AFFINE, "ops.matmul(h_prev, ops.transpose(W)) + ops.matmul(inputs, U)")],
+                                           r"used transposed, h\(t-1\) @ W_•ᵀ"),
+    "c~ from the output gate's weights (copy-paste)": ([("c_tilde = ops.tanh(affine(self.W_c, self.U_c, self.b_c))",
+                                                         "c_tilde = ops.tanh(affine(self.W_o, self.U_o, self.b_o))")],
+                                                       r"Check each term against the lecture"),
+    "f from c~'s W": ([("f = ops.sigmoid(affine(self.W_f,", "f = ops.sigmoid(affine(self.W_c,")],
+                      r"Check each term against the lecture"),
+    "input gate without its bias": ([("affine(self.W_i, self.U_i, self.b_i)", "affine(self.W_i, self.U_i, 0.0)")],
+                                    r"Check each term against the lecture"),
     "one initial state": ([("        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype),   # h(0)\n"
                             "                ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]   # c(0)",
                             "        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]")],
@@ -108,6 +117,14 @@ GRU_MUTANTS = {
         + [("ops.matmul(r * h_prev, self.W_h)", "ops.matmul(r * h_prev, self.U_h)"),
            ("ops.matmul(inputs, self.U_h)", "ops.matmul(inputs, self.W_h)")],
         r"W_.* and U_.* are swapped"),
+    "W transposed (column-vector habit)": ([("ops.matmul(h_prev, self.W_u)", "ops.matmul(h_prev, ops.transpose(self.W_u))"),
+                                            ("ops.matmul(h_prev, self.W_r)", "ops.matmul(h_prev, ops.transpose(self.W_r))"),
+                                            ("ops.matmul(r * h_prev, self.W_h)",
+                                             "ops.matmul(r * h_prev, ops.transpose(self.W_h))")],
+                                           r"used transposed, h\(t-1\) @ W_•ᵀ"),
+    "u from the reset gate's W (copy-paste)": ([("ops.matmul(h_prev, self.W_u)", "ops.matmul(h_prev, self.W_r)")],
+                                               r"Check each term against the lecture"),
+    "update gate without its bias": ([(" + self.b_u)", ")")], r"Check each term against the lecture"),
     "Keras's reset_after=True without its bias": ([("ops.matmul(r * h_prev, self.W_h)", "r * ops.matmul(h_prev, self.W_h)"),
                                                    (GRU_MIX, "h = u * h_prev + (1 - u) * h_tilde")], r"differs"),
 }
@@ -140,7 +157,9 @@ CODES = {
         "h = o∘c instead of o∘tanh(c)": "o-times-c-not-tanh-c", "forget bias not 1": "forget-bias-not-1",
         "states in the order [c, h]": "states-order", "W and U swapped in call": "raised-inside-RNN",
         "W and U swapped, shapes and call": "weight-shapes-swapped", "state_size one size": "state-size-wrong",
-        "one initial state": "initial-states-count",
+        "one initial state": "initial-states-count", "W transposed (column-vector habit)": "W-transposed",
+        "c~ from the output gate's weights (copy-paste)": "wrong-LSTM-recurrence", "f from c~'s W": "wrong-LSTM-recurrence",
+        "input gate without its bias": "wrong-LSTM-recurrence",
     },
     "q4_2_gru_cell": {
         "(1 - u) and u swapped": "u-and-1-minus-u-swapped", "reset gate after the matmul": "reset-after-matmul",
@@ -149,6 +168,8 @@ CODES = {
         "sigma where tanh belongs (the new content)": "candidate-sigmoid-not-tanh",
         "W and U swapped in call": "raised-inside-RNN", "W and U swapped, shapes and call": "weight-shapes-swapped",
         "Keras's reset_after=True without its bias": "wrong-GRU-recurrence",
+        "W transposed (column-vector habit)": "W-transposed",
+        "u from the reset gate's W (copy-paste)": "wrong-GRU-recurrence", "update gate without its bias": "wrong-GRU-recurrence",
     },
     "q4_3_state_gradient_norms": {
         "offset added to h only": "offset-on-h-only", "J summed over every step": "J-not-sum-of-h-T",
@@ -215,7 +236,7 @@ def test_wrong_variant_is_rejected_by_check_and_test_cell(grade_id, name, capsys
 
 #: The assertion of the hidden tests that each wrong variant fails (its message), or the call that raises: the
 #: pinned cases catch the mistake itself, not a side effect of the harness.
-LSTM_STEP = r"h\(1\) = o tanh\(c\(1\)\) = 0\.59218"
+LSTM_STEP = r"h\(1\) = o tanh\(c\(1\)\)"
 GRU_STEP = r"h\(1\) = \(1 - u\) h\(0\) \+ u h~"
 IN_CALL = r"when calling \w+Cell\.call"  # matmul's shape error, on every backend
 HIDDEN_FAILS_ON = {
@@ -225,14 +246,17 @@ HIDDEN_FAILS_ON = {
         "h = o∘c instead of o∘tanh(c)": LSTM_STEP, "forget bias not 1": r"b_f starts at 1",
         "states in the order [c, h]": LSTM_STEP, "W and U swapped in call": IN_CALL,
         "W and U swapped, shapes and call": r"U: \(input_dim, units\)", "state_size one size": r"state_size \[h, c\]",
-        "one initial state": r"\[h\(0\), c\(0\)\] = 0",
+        "one initial state": r"\[h\(0\), c\(0\)\] = 0", "W transposed (column-vector habit)": LSTM_STEP,
+        "c~ from the output gate's weights (copy-paste)": LSTM_STEP, "f from c~'s W": LSTM_STEP,
+        "input gate without its bias": LSTM_STEP,
     },
     "q4_2_gru_cell": {
         "(1 - u) and u swapped": GRU_STEP, "reset gate after the matmul": GRU_STEP, "reset gate not applied": GRU_STEP,
         "update and reset gates swapped": GRU_STEP, "tanh where sigma belongs (the gates)": GRU_STEP,
         "sigma where tanh belongs (the new content)": GRU_STEP, "W and U swapped in call": IN_CALL,
         "W and U swapped, shapes and call": r"U: \(input_dim, units\)",
-        "Keras's reset_after=True without its bias": GRU_STEP,
+        "Keras's reset_after=True without its bias": GRU_STEP, "W transposed (column-vector habit)": GRU_STEP,
+        "u from the reset gate's W (copy-paste)": GRU_STEP, "update gate without its bias": GRU_STEP,
     },
 }
 

@@ -16,7 +16,8 @@ The cells go through the stages of `rnn_course.checks.cells` (interface, config,
 inside `keras.layers.RNN`, the formula, the built-in after a weight transplant with
 go_backwards and a mask, gradients, save/load). A mismatch in the formula stage is
 matched against the known mistakes (gates swapped, tanh for σ, o∘c, (1 − u) and u
-swapped, the reset gate after the matmul, states in the wrong order, W and U swapped),
+swapped, the reset gate after the matmul, states in the wrong order, W and U swapped, W
+transposed),
 so the hint names the wrong term, and its mistake code (`forget-input-swapped`, ...) what
 `rnn-course report` counts. The weights' names come from
 `rnn_course.transplant.MAPPINGS` (W multiplies h(t-1), U the input x(t)).
@@ -55,6 +56,17 @@ def _swap_wu(weights, gates):
 _W_U_SWAPPED = mark("W and U are swapped: U_• multiplies the input x(t) and W_• the previous hidden state h(t-1) "
                     "(Keras: x(t) @ U_•, h(t-1) @ W_•).", "W-U-swapped")
 
+#: The same mistake in both cells: the column-vector habit, h(t-1) @ W_•ᵀ for the lecture's W_• h(t-1).
+_W_TRANSPOSED = mark("the recurrent weights are used transposed, h(t-1) @ W_•ᵀ: Keras multiplies row vectors, so the "
+                     "lecture's W_• h(t-1) is h(t-1) @ W_• with W_• of shape (units, units), as Keras's "
+                     "recurrent_kernel. Drop the transpose.", "W-transposed")
+
+
+def _transpose_w(weights):
+    """Every recurrent weight W_• transposed (the column-vector habit)."""
+    return {k: (v.T if k.startswith("W_") else v) for k, v in weights.items()}
+
+
 #: The hint when the cell is wrong only with input_dim == units, where a swapped product still has the
 #: right shape (LSTM and GRU alike).
 _WHICH_PRODUCT = mark("Check which matrix multiplies which vector: x(t) @ U_•, h(t-1) @ W_•.", "wrong-matrix-product")
@@ -81,6 +93,7 @@ LSTM_MISTAKES = (
                           "`h_prev, c_prev = states` and return `h, [h, c]`.",
                           "states-order")),
     ("wu_swapped", _W_U_SWAPPED),
+    ("w_transposed", _W_TRANSPOSED),
 )
 
 
@@ -102,6 +115,8 @@ def lstm_reference(x, weights, states0, mistake=None):
         w = _swap_wu(weights, "ifco")
         if w is None:
             return None
+    if mistake == "w_transposed":
+        w = _transpose_w(weights)
     batch, units = x.shape[0], w["W_i"].shape[0]
     h, c = (np.zeros((batch, units)), np.zeros((batch, units))) if states0 is None else states0
     if mistake == "states_order" and states0 is not None:
@@ -192,6 +207,7 @@ GRU_MISTAKES = (
     ("candidate_sigmoid", mark("the new content uses σ where tanh belongs: h̃ = tanh(W_h (r∘h(t-1)) + U_h x(t) + b_h).",
                                "candidate-sigmoid-not-tanh")),
     ("wu_swapped", _W_U_SWAPPED),
+    ("w_transposed", _W_TRANSPOSED),
 )
 
 
@@ -212,6 +228,8 @@ def gru_reference(x, weights, states0, mistake=None):
         w = _swap_wu(weights, "urh")
         if w is None:
             return None
+    if mistake == "w_transposed":
+        w = _transpose_w(weights)
     batch, units = x.shape[0], w["W_u"].shape[0]
     h = np.zeros((batch, units)) if states0 is None else states0[0]
     gate = np.tanh if mistake == "gates_tanh" else _sigmoid

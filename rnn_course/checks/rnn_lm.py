@@ -90,6 +90,9 @@ _CELL_MISTAKES = (
     ("linear", mark("no nonlinearity is applied: h(t) = tanh(W_h h(t-1) + W_e e(t) + b).", "no-tanh")),
     ("no_state", mark("h(t-1) is ignored: your outputs equal tanh(W_e e(t) + b), so the state is not carried "
                       "over from step to step. Use `states[0]` as h(t-1).", "h-prev-ignored")),
+    ("w_h_transposed", mark("W_h is used transposed, h(t-1) @ W_hᵀ: Keras multiplies row vectors, so the lecture's "
+                            "W_h h(t-1) is h(t-1) @ W_h with W_h of shape (units, units), as SimpleRNN's "
+                            "recurrent_kernel. Drop the transpose.", "W-transposed")),
 )
 
 
@@ -101,6 +104,8 @@ def _elman_reference(x, weights, states0, mistake=None):
         if W_e.shape != W_h.shape:
             return None
         W_e, W_h = W_h, W_e
+    if mistake == "w_h_transposed":
+        W_h = W_h.T
     act = {"sigmoid": _sigmoid, "relu": lambda z: np.maximum(z, 0), "linear": lambda z: z}.get(mistake, np.tanh)
     out, h = _tanh_rnn_np(x, W_e, W_h, 0 * b if mistake == "no_bias" else b, h0, act=act,
                           state=mistake != "no_state")
