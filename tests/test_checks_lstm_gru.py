@@ -83,6 +83,16 @@ LSTM_MUTANTS = {
                       r"Check each term against the lecture"),
     "input gate without its bias": ([("affine(self.W_i, self.U_i, self.b_i)", "affine(self.W_i, self.U_i, 0.0)")],
                                     r"Check each term against the lecture"),
+    "o with the forget gate's bias (copy-paste)": ([("affine(self.W_o, self.U_o, self.b_o)",
+                                                     "affine(self.W_o, self.U_o, self.b_f)")],
+                                                   r"Check each term against the lecture"),
+    "c~ reads c(t-1) instead of h(t-1)": ([("c_tilde = ops.tanh(affine(self.W_c, self.U_c, self.b_c))",
+                                            "c_tilde = ops.tanh(ops.matmul(c_prev, self.W_c) + ops.matmul(inputs, self.U_c)"
+                                            " + self.b_c)")],
+                                          r"Check each term against the lecture"),
+    "the first row's state for the whole batch": ([("h_prev, c_prev = states[0], states[1]",
+                                                    "h_prev, c_prev = states[0][:1], states[1][:1]")],
+                                                  r"Check each term against the lecture"),
     "one initial state": ([("        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype),   # h(0)\n"
                             "                ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]   # c(0)",
                             "        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]")],
@@ -125,6 +135,11 @@ GRU_MUTANTS = {
     "u from the reset gate's W (copy-paste)": ([("ops.matmul(h_prev, self.W_u)", "ops.matmul(h_prev, self.W_r)")],
                                                r"Check each term against the lecture"),
     "update gate without its bias": ([(" + self.b_u)", ")")], r"Check each term against the lecture"),
+    "u from h~'s W (copy-paste)": ([("ops.matmul(h_prev, self.W_u)", "ops.matmul(h_prev, self.W_h)")],
+                                   r"Check each term against the lecture"),
+    "r from h~'s weights (copy-paste)": ([(GRU_R, GRU_R.replace("W_r", "W_h").replace("U_r", "U_h").replace("b_r", "b_h"))],
+                                         r"Check each term against the lecture"),
+    "x * U_u elementwise": ([("ops.matmul(inputs, self.U_u)", "inputs * self.U_u")], r"Check the shapes: x\(t\)"),
     "Keras's reset_after=True without its bias": ([("ops.matmul(r * h_prev, self.W_h)", "r * ops.matmul(h_prev, self.W_h)"),
                                                    (GRU_MIX, "h = u * h_prev + (1 - u) * h_tilde")], r"differs"),
 }
@@ -160,6 +175,9 @@ CODES = {
         "one initial state": "initial-states-count", "W transposed (column-vector habit)": "W-transposed",
         "c~ from the output gate's weights (copy-paste)": "wrong-LSTM-recurrence", "f from c~'s W": "wrong-LSTM-recurrence",
         "input gate without its bias": "wrong-LSTM-recurrence",
+        "o with the forget gate's bias (copy-paste)": "wrong-LSTM-recurrence",
+        "c~ reads c(t-1) instead of h(t-1)": "wrong-LSTM-recurrence",
+        "the first row's state for the whole batch": "wrong-LSTM-recurrence",
     },
     "q4_2_gru_cell": {
         "(1 - u) and u swapped": "u-and-1-minus-u-swapped", "reset gate after the matmul": "reset-after-matmul",
@@ -170,6 +188,8 @@ CODES = {
         "Keras's reset_after=True without its bias": "wrong-GRU-recurrence",
         "W transposed (column-vector habit)": "W-transposed",
         "u from the reset gate's W (copy-paste)": "wrong-GRU-recurrence", "update gate without its bias": "wrong-GRU-recurrence",
+        "u from h~'s W (copy-paste)": "wrong-GRU-recurrence", "r from h~'s weights (copy-paste)": "wrong-GRU-recurrence",
+        "x * U_u elementwise": "raised-inside-RNN",
     },
     "q4_3_state_gradient_norms": {
         "offset added to h only": "offset-on-h-only", "J summed over every step": "J-not-sum-of-h-T",
@@ -234,29 +254,30 @@ def test_wrong_variant_is_rejected_by_check_and_test_cell(grade_id, name, capsys
     assert capsys.readouterr().err == ""  # nbgrader scores a test cell that writes stderr as 0
 
 
-#: The assertion of the hidden tests that each wrong variant fails (its message), or the call that raises: the
-#: pinned cases catch the mistake itself, not a side effect of the harness.
+#: The assertion of the hidden tests that each wrong variant fails (its message): the pinned cases catch the mistake
+#: itself, not a side effect of the harness.
 LSTM_STEP = r"h\(1\) = o tanh\(c\(1\)\)"
 GRU_STEP = r"h\(1\) = \(1 - u\) h\(0\) \+ u h~"
-IN_CALL = r"when calling \w+Cell\.call"  # matmul's shape error, on every backend
 HIDDEN_FAILS_ON = {
     "q4_1_lstm_cell": {
         "forget and input gates swapped": LSTM_STEP, "input and output gates swapped": LSTM_STEP,
         "tanh where sigma belongs (the gates)": LSTM_STEP, "sigma where tanh belongs (the new content)": LSTM_STEP,
         "h = o∘c instead of o∘tanh(c)": LSTM_STEP, "forget bias not 1": r"b_f starts at 1",
-        "states in the order [c, h]": LSTM_STEP, "W and U swapped in call": IN_CALL,
+        "states in the order [c, h]": LSTM_STEP, "W and U swapped in call": LSTM_STEP,
         "W and U swapped, shapes and call": r"U: \(input_dim, units\)", "state_size one size": r"state_size \[h, c\]",
         "one initial state": r"\[h\(0\), c\(0\)\] = 0", "W transposed (column-vector habit)": LSTM_STEP,
         "c~ from the output gate's weights (copy-paste)": LSTM_STEP, "f from c~'s W": LSTM_STEP,
-        "input gate without its bias": LSTM_STEP,
+        "input gate without its bias": LSTM_STEP, "o with the forget gate's bias (copy-paste)": LSTM_STEP,
+        "c~ reads c(t-1) instead of h(t-1)": LSTM_STEP, "the first row's state for the whole batch": LSTM_STEP,
     },
     "q4_2_gru_cell": {
         "(1 - u) and u swapped": GRU_STEP, "reset gate after the matmul": GRU_STEP, "reset gate not applied": GRU_STEP,
         "update and reset gates swapped": GRU_STEP, "tanh where sigma belongs (the gates)": GRU_STEP,
-        "sigma where tanh belongs (the new content)": GRU_STEP, "W and U swapped in call": IN_CALL,
+        "sigma where tanh belongs (the new content)": GRU_STEP, "W and U swapped in call": GRU_STEP,
         "W and U swapped, shapes and call": r"U: \(input_dim, units\)",
         "Keras's reset_after=True without its bias": GRU_STEP, "W transposed (column-vector habit)": GRU_STEP,
         "u from the reset gate's W (copy-paste)": GRU_STEP, "update gate without its bias": GRU_STEP,
+        "u from h~'s W (copy-paste)": GRU_STEP, "r from h~'s weights (copy-paste)": GRU_STEP, "x * U_u elementwise": GRU_STEP,
     },
 }
 

@@ -102,6 +102,9 @@ CELL_MUTANTS = {
     "output_size not set": ([("        self.output_size = self.units\n", "")], r"output_size is None"),
     "W_e not trainable": ([(BUILD_E, BUILD_E.replace('name="W_e")', 'name="W_e", trainable=False)'))],
                           r"W_e is not trainable"),
+    "e(t) * W_e elementwise": ([("ops.matmul(inputs, self.W_e)", "inputs * self.W_e")], r"Check the shapes: e\(t\)"),
+    "the first row's state for the whole batch": ([("h_prev = states[0]", "h_prev = states[0][:1]")],
+                                                  r"h\(t-1\) comes from states\[0\]"),
 }
 
 MODEL_MUTANTS = {
@@ -205,6 +208,7 @@ CODES = {
     "state_size not set": "state-size-wrong", "output_size not set": "output-size-wrong",
     "get_config without units": "config-without-units", "not registered": "not-registered",
     "numpy inside call": "not-keras-ops", "W_e not trainable": "weight-not-trainable",
+    "e(t) * W_e elementwise": "raised-inside-RNN", "the first row's state for the whole batch": "wrong-recurrence",
     "bias missing": "no-bias", "sigmoid instead of tanh": "sigmoid-not-tanh", "ReLU instead of tanh": "relu-not-tanh",
     "no nonlinearity": "no-tanh", "state not carried (h(t-1) ignored)": "h-prev-ignored",
     "W_h transposed (column-vector habit)": "W-transposed", "initial state of ones": "initial-state-not-zeros",
