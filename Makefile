@@ -48,8 +48,10 @@ test-tf: setup $(MATHJAX_STAMP)
 	  --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --junitxml=build/test-tf.xml solutions tests
 
+# --dist loadscope here too: JAX compiles each operation anew in each process, so a test module
+# kept on one worker compiles its checks once instead of once per worker.
 test-jax: setup $(MATHJAX_STAMP)
-	KERAS_BACKEND=jax RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) -m "not notebook and not grading and not backend_free" --junitxml=build/test-jax.xml tests
+	KERAS_BACKEND=jax RNN_COURSE_FAST=1 $(PYTEST) -n $(JOBS) --dist loadscope -m "not notebook and not grading and not backend_free" --junitxml=build/test-jax.xml tests
 
 # Colab, simulated (not part of `make test`: the venv downloads about 600 MB). A fresh venv with
 # what Colab ships and not the course (TensorFlow 2.19 and an older Keras, so the setup cell must
