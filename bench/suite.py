@@ -7,7 +7,9 @@
   execution of the notebook in FAST mode;
 - **JAX run**: `tests/notebooks/test_other_backends.py` for that notebook;
 - **student run**: `tests/notebooks/test_student_notebooks.py` (its student version);
-- **grading run**: `tests/notebooks/test_gradescope_course.py` (one Gradescope grade);
+- **grading run**: `tests/notebooks/test_gradescope_course.py` (one Gradescope grade); in the reports
+  of the suite before issue 9, also each notebook's `test_grading_baselines.py` and
+  `test_nbgrader_course.py` tests, so that the old reports can be charged the same way;
 - **mutation tests**: `tests/test_checks_<topic>.py`, both passes, for the checks module
   the notebook imports (the wrong variants, run outside Jupyter);
 - everything else is shared (the package's unit tests, the grader's fixtures, the one
@@ -43,7 +45,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {"test_other_backends": "JAX run", "test_student_notebooks": "student run",
-        "test_gradescope_course": "grading run"}
+        "test_gradescope_course": "grading run",
+        # Reports of the suite before issue 9 (commit 39593ff and older), which graded each notebook
+        # four times: the solution and the untouched version, a tampered copy, and nbgrader's round trip.
+        "test_grading_baselines": "grading run", "test_nbgrader_course": "grading run"}
 PARTS = ["FAST run (nbval)", "JAX run", "student run", "grading run", "mutation tests"]
 
 

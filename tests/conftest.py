@@ -22,7 +22,7 @@ collect_ignore_glob = ["fixtures/*"]
 #: config, packaging, formula rendering, static scans of the checks; tests marked `backend_free`
 #: name their backends themselves): the TensorFlow pass runs them, and the JAX pass
 #: (`make test-jax`, `-m "not backend_free"`) does not run them again.
-BACKEND_FREE = ("test_assignment.py", "test_colab.py", "test_formulas.py", "test_packaging.py",
+BACKEND_FREE = ("test_assignment.py", "test_bench_suite.py", "test_colab.py", "test_formulas.py", "test_packaging.py",
                 "test_mistake_codes.py")
 
 
