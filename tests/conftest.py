@@ -2,6 +2,7 @@
 backend-agnostic ones: notebook runs (tests/notebooks/, nbval on solutions/) and the
 grader (test_grading*, test_gradescope*, test_nbgrader*) run under TensorFlow only."""
 
+import inspect
 import os
 from pathlib import Path
 
@@ -51,10 +52,56 @@ def _fail_on_stderr(item) -> None:
     item.runtest = runtest_and_check_stderr
 
 
+def wait_for_fd_output(*_args, timeout: float = 10.0) -> None:
+    """Runs in the kernel after every cell (a `post_run_cell` hook): returns once ipykernel has taken
+    in everything the cell wrote to file descriptors 1 and 2.
+
+    ipykernel reads those descriptors through a pipe in a thread of its own, and sends what that
+    thread has read with the cell's reply. Under load the thread can read a cell's last write only
+    after the reply has gone; the write then carries the finished cell's id and nbval drops it, so a
+    cell that wrote to fd 2 passed (seen once in CI: `os.write(2, ...)` in a first cell was lost).
+    The cell is done with both descriptors once each pipe is empty and its reading thread is blocked
+    in `os.read` (its frame stands at that call), i.e. it has handed over all it read before. Without
+    ipykernel's pipes (`watchfd` off, another kernel) there is nothing to wait for."""
+    import dis
+    import fcntl
+    import struct
+    import sys
+    import termios
+    import time
+
+    for stream in (sys.stdout, sys.stderr):
+        fid, thread = getattr(stream, "_fid", None), getattr(stream, "watch_fd_thread", None)
+        watch = getattr(type(stream), "_watch_pipe_fd", None)
+        if fid is None or thread is None or watch is None or not thread.is_alive():
+            continue
+        code, reads, after_read = watch.__code__, set(), False
+        for instruction in dis.get_instructions(code):
+            if instruction.opname in ("LOAD_ATTR", "LOAD_METHOD") and instruction.argval == "read":
+                after_read = True
+            elif instruction.opname == "CALL" and after_read:
+                reads.add(instruction.offset)
+                after_read = False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and thread.is_alive():
+            pending = struct.unpack("i", fcntl.ioctl(fid, termios.FIONREAD, b"\0\0\0\0"))[0]
+            frame = sys._current_frames().get(thread.ident)
+            if not pending and frame is not None and frame.f_code is code and frame.f_lasti in reads:
+                break
+            time.sleep(0.001)
+
+
+_INSTALL_WAIT_FOR_FD_OUTPUT = (inspect.getsource(wait_for_fd_output)
+                               + "\nget_ipython().events.register('post_run_cell', wait_for_fd_output)"
+                               + "\ndel wait_for_fd_output\n")
+
+
 def _kernel_sees_fd_output(notebook) -> None:
     """nbval starts a notebook's kernel in the file collector's setup, while pytest has set
     PYTEST_CURRENT_TEST; ipykernel then stops capturing what is written to file descriptor 2 (C and C++
-    logs, subprocesses), which a student in JupyterLab would see. The kernel starts without it."""
+    logs, subprocesses), which a student in JupyterLab would see. The kernel starts without it, and
+    waits after each cell until ipykernel has taken in what the cell wrote there
+    (`wait_for_fd_output`)."""
     setup = notebook.setup
 
     def setup_without_pytest_marker():
@@ -64,6 +111,8 @@ def _kernel_sees_fd_output(notebook) -> None:
         finally:
             if saved is not None:
                 os.environ["PYTEST_CURRENT_TEST"] = saved
+        msg_id = notebook.kernel.execute_cell_input(_INSTALL_WAIT_FOR_FD_OUTPUT, allow_stdin=False)
+        notebook.kernel.await_idle(msg_id, timeout=60)
 
     notebook.setup = setup_without_pytest_marker
 

@@ -37,3 +37,23 @@ def test_nbval_sees_what_a_cell_writes_to_file_descriptor_2(tmp_path):
         "import subprocess, sys\n"
         "subprocess.run([sys.executable, '-c', 'import sys; sys.stderr.write(\"child\\\\n\")'])"])
     assert "2 failed" in out and "from C" in out and "child" in out, out[-2000:]
+
+
+def test_nbval_charges_a_late_read_of_file_descriptor_2_to_its_cell(tmp_path):
+    """ipykernel reads fd 2 in a thread of its own, which under load can hand over a cell's write
+    after the cell has finished (seen in CI). Here that thread is slowed down on purpose: its
+    hand-over sleeps a second. The write must still fail its own cell, and only that one. (IPython
+    wraps `sys.stderr.write` anew for each cell, so the cell that writes slows the thread down.)"""
+    out = run_nbval(tmp_path, [
+        "print('a clean first cell')",
+        "import os, sys, threading, time\n"
+        "write = sys.stderr.write\n"
+        "def slow_write(text):\n"
+        "    if threading.current_thread() is sys.stderr.watch_fd_thread:\n"
+        "        time.sleep(1)\n"
+        "    return write(text)\n"
+        "sys.stderr.write = slow_write\n"
+        "os.write(2, b'late from C\\n')",
+        "print('the next cell is clean')"])
+    assert "1 failed, 2 passed" in out or "2 passed, 1 failed" in out, out[-2000:]
+    assert "FAILED ::Cell 1 - pytest plugin exception: the cell wrote to stderr" in out and "late from C" in out, out[-2000:]
