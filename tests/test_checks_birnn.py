@@ -11,7 +11,8 @@ cannot silently turn into the solution). Every variant must be rejected three ti
 
 The valid alternatives and the wrong variants (each builds and calls a few RNN layers, which JAX
 compiles anew) run on TensorFlow only, to keep the suite's JAX run short; the JAX run of the
-notebook proves the solution there.
+notebook proves the solution there. Left unproved by that choice: that each wrong variant gets the
+same hint on JAX, where an error raised inside `keras.layers.RNN` has another class.
 
 The solution is not run again here: see `gradecells.AnswerCells.passes`.
 """
