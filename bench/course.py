@@ -74,6 +74,8 @@ def main(argv=None) -> int:
         if unknown:
             parser.error(f"unknown notebook(s) {unknown}; expected some of {sorted(by_name)}.")
         everything = [by_name[Path(n).stem] for n in args.notebooks]
+    if args.json:  # before the runs: a fresh clone has no build/, and minutes of runs must not be lost to it
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     ref = reference_speed(backend)
