@@ -51,8 +51,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {"test_other_backends": "JAX run", "test_student_notebooks": "student run",
         "test_gradescope_course": "grading run",
-        # Reports of the suite before issue 9 (commit 39593ff and older), which graded each notebook
-        # four times: the solution and the untouched version, a tampered copy, and nbgrader's round trip.
+        # Reports of the suite before issue 9 (commit 39593ff and older; its Makefile writes none: give
+        # `make test-tf` and `make test-jax` PYTEST="... --junitxml=build/test-tf.xml"), which graded each
+        # notebook seven times: the solution, the untouched version, a tampered copy and a wrong submission
+        # by our grader, the instructor's, the untouched and the wrong one by `nbgrader autograde`.
         "test_grading_baselines": "grading run", "test_nbgrader_course": "grading run"}
 PARTS = ["FAST run (nbval)", "JAX run", "student run", "grading run", "mutation tests"]
 
