@@ -51,6 +51,9 @@ MUTANTS = {
         "backward outputs not flipped back": (
             [("y_backward = ops.flip(y_backward, axis=1)", "y_backward = y_backward")],
             "reversed time order", "backward-not-re-reversed"),
+        "backward outputs flipped on the feature axis": (  # hidden by one unit: the hidden test has two
+            [("y_backward = ops.flip(y_backward, axis=1)", "y_backward = ops.flip(y_backward, axis=-1)")],
+            "the backward half does not", "backward-half-wrong"),
         "mask not given to the backward RNN": (
             [("self.backward_layer(inputs, mask=mask, training=training)",
               "self.backward_layer(inputs, training=training)")],
