@@ -67,6 +67,19 @@ MUTANTS = {
         "halves concatenated backward first": (
             [("ops.concatenate([y_forward, y_backward], axis=-1)", "ops.concatenate([y_backward, y_forward], axis=-1)")],
             "wrong order", "concat-order"),
+        "backward cell made from the units alone, without the cell's settings": (
+            [("backward_cell = cell.__class__.from_config(cell.get_config())", "backward_cell = cell.__class__(cell.units)")],
+            "not configured as the forward one", "backward-cell-config"),
+        "final states returned as two nested lists": (
+            [("[output, *forward[1:], *backward[1:]]", "[output, forward[1:], backward[1:]]")],
+            "returned 3 tensor", "return-state-wrong"),
+        "only the first state of each direction": (  # hidden by one-state cells: the hidden test has an LSTM too
+            [("[output, *forward[1:], *backward[1:]]", "[output, forward[1], backward[1]]")],
+            "returned 3 tensor", "return-state-wrong"),
+        "final states interleaved, h_f, h_b, c_f, c_b": (
+            [("[output, *forward[1:], *backward[1:]]",
+              "[output, *[s for pair in zip(forward[1:], backward[1:]) for s in pair]]")],
+            "final states", "final-states-wrong"),
         "backward states before forward states": (
             [("[output, *forward[1:], *backward[1:]]", "[output, *backward[1:], *forward[1:]]")],
             "final states", "final-states-wrong"),
@@ -83,6 +96,17 @@ MUTANTS = {
         "projection with a bias": (
             [("keras.layers.Dense(out_shape[-1], use_bias=False)", "keras.layers.Dense(out_shape[-1])")],
             "use_bias=True", "projection-not-linear"),
+        "residual adds the layer's output to itself": (  # hidden by a layer that copies its input
+            [("out = out + (h if projection is None else projection(h))",
+              "out = out + (out if projection is None else projection(h))")],
+            "run each layer on the previous layer's output", "stack-differs"),
+        "projection with a ReLU": (  # hidden by values that are all positive
+            [("keras.layers.Dense(out_shape[-1], use_bias=False)",
+              'keras.layers.Dense(out_shape[-1], use_bias=False, activation="relu")')],
+            "expected a linear projection", "projection-not-linear"),
+        "mask cast to bool even when it is None": (
+            [("out = layer(h, mask=mask, training=training)", "out = layer(h, mask=ops.cast(mask, 'bool'), training=training)")],
+            r"mask=None raised ValueError", "raised-ValueError"),
         "mask not passed to the layers": (
             [("out = layer(h, mask=mask, training=training)", "out = layer(h, training=training)")],
             "mask is not passed on", "mask-not-passed"),
@@ -98,6 +122,9 @@ MUTANTS = {
         "max over states times the mask": (
             [('ops.max(ops.where(m, states, float("-inf")), axis=1)', "ops.max(states * ops.cast(m, states.dtype), axis=1)")],
             "0 beats a negative", "max-picks-padding-zero"),
+        "max fills the padding with -1 (tanh's lower bound)": (
+            [('ops.max(ops.where(m, states, float("-inf")), axis=1)', "ops.max(ops.where(m, states, -1.0), axis=1)")],
+            "replaced by -1", "max-padding-fill-too-high"),
         "max ignores the mask": (
             [('ops.max(ops.where(m, states, float("-inf")), axis=1)', "ops.max(states, axis=1)")],
             "mask is ignored", "max-mask-ignored"),

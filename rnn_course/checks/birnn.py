@@ -110,7 +110,7 @@ def elman_cell_class():
 def _cells():
     import keras
 
-    return {"keras.layers.SimpleRNNCell(3)": lambda: keras.layers.SimpleRNNCell(3),
+    return {"keras.layers.SimpleRNNCell(3, activation='relu')": lambda: keras.layers.SimpleRNNCell(3, activation="relu"),
             "keras.layers.LSTMCell(3)": lambda: keras.layers.LSTMCell(3),
             "ElmanCell(3), a cell of the course's own": lambda: elman_cell_class()(3)}
 
@@ -134,6 +134,15 @@ def _directions(layer, what):
         fail(f"{what}: the forward and backward directions share weights (the same cell object in both RNNs). "
              "Each direction needs its own: give the backward RNN a new cell of the same class and configuration, "
              "cell.__class__.from_config(cell.get_config()).", code="shared-weights")
+    with guard(f"reading the configuration of {what}'s two cells"):
+        fw_config = {k: v for k, v in fw.cell.get_config().items() if k != "name"}
+        bw_config = {k: v for k, v in bw.cell.get_config().items() if k != "name"}
+    differing = sorted(k for k in fw_config.keys() | bw_config.keys() if fw_config.get(k) != bw_config.get(k))
+    if differing:
+        fail(f"{what}: the backward cell is not configured as the forward one ("
+             + "; ".join(f"{k}: {fw_config.get(k)!r} forward, {bw_config.get(k)!r} backward" for k in differing[:3])
+             + "). Create it from the cell's own settings, cell.__class__.from_config(cell.get_config()), not from "
+             "its units alone.", code="backward-cell-config")
     if not attribute(bw, "go_backwards", owner=f"{what}.backward_layer", expected="go_backwards=True"):
         fail(f"{what}.backward_layer reads the sequence forwards: create it with go_backwards=True (it then starts at "
              "each sequence's last real step, with a mask), or it is just a second forward RNN.",
@@ -212,9 +221,10 @@ def check_birnn(BiRNN) -> None:
     mask; flip the backward outputs back into time order when returning sequences; return
     `concat([forward, backward], axis=-1)`, `(batch, T, 2 units)` or `(batch, 2 units)`, and
     with `return_state` the forward states then the backward ones. Probed with Keras's
-    LSTMCell (two states; sequences on and off), SimpleRNNCell and a cell of the course's
-    own (`elman_cell_class`, not one of Keras's), right-padded masks, gradients
-    (SimpleRNN), and save/load (GRUCell, and the course's cell).
+    LSTMCell (two states; sequences on and off), SimpleRNNCell with a ReLU (the backward cell
+    must keep the cell's settings) and a cell of the course's own (`elman_cell_class`, not one
+    of Keras's), right-padded masks, gradients (SimpleRNN), and save/load (GRUCell, and the
+    course's cell).
 
     Raises:
         CheckFailed: with a hint naming the wrong part.
@@ -226,7 +236,7 @@ def check_birnn(BiRNN) -> None:
     units = 3
     cells = _cells()
     for cell_name, return_sequences in (("keras.layers.LSTMCell(3)", True), ("keras.layers.LSTMCell(3)", False),
-                                        ("keras.layers.SimpleRNNCell(3)", True),
+                                        ("keras.layers.SimpleRNNCell(3, activation='relu')", True),
                                         ("ElmanCell(3), a cell of the course's own", False)):
         make_cell = cells[cell_name]
         what, ref, mine = _birnn_pair(BiRNN, make_cell, cell_name, rng, x, return_sequences)
@@ -258,8 +268,8 @@ def check_birnn(BiRNN) -> None:
     _check_birnn_save_load(BiRNN, x, "keras.layers.GRUCell(3)", lambda: keras.layers.GRUCell(3))
     _check_birnn_save_load(BiRNN, x, "ElmanCell(3)", cells["ElmanCell(3), a cell of the course's own"])
     passed("BiRNN: outputs (return_sequences on and off) and final states match keras.layers.Bidirectional with "
-           "the same weights on right-padded masked batches (LSTMCell, SimpleRNNCell and a cell of the course's "
-           f"own; within {OUTPUT_ATOL:g}), "
+           "the same weights on right-padded masked batches (LSTMCell, SimpleRNNCell with a ReLU and a cell of the "
+           f"course's own; within {OUTPUT_ATOL:g}), "
            f"the gradients too (within {GRAD_ATOL:g}); the two directions have their own weights; it saves and loads.")
 
 
@@ -425,15 +435,23 @@ def check_stacked_rnn(StackedRNN) -> None:
             fail(prefix + "the mask is not passed on: give every layer mask=mask, or the bidirectional layer's "
                  "backward direction starts in the padding.", code="mask-not-passed")
         fail(prefix + "run each layer on the previous layer's output sequence, with the mask.", code="stack-differs")
+    what = f"StackedRNN([Bidirectional(GRU(2)), GRU(4), RNN(ElmanCell(5))]) on inputs of shape {x.shape}, mask=None"
+    layers = _stack_layers()
+    stack = call(what, StackedRNN, layers)
+    got = to_numpy(call(what, stack, x), f"the output of {what}")
+    expect_close(got, stacked_reference(layers, [None] * len(layers), x, None, False), what=what, atol=OUTPUT_ATOL,
+                 hint="mask=None means every step is real: pass it on to each layer as it is.", code="stack-no-mask-wrong")
     passed("StackedRNN: each layer reads the previous layer's outputs with the mask; with residual=True each input is "
            "added to its layer's output, through a bias-free Dense where the sizes differ (3 -> 4 -> 4 -> 5 stack; "
-           f"within {OUTPUT_ATOL:g}).")
+           f"mask=None too; within {OUTPUT_ATOL:g}).")
 
 
 # ------------------------------------------------------------ 5.3 masked pooling
 def pooling_probe(rng):
-    """All-negative states `(2, 5, 3)` whose padded steps hold +50: a leak into the mean or the max shows."""
+    """All-negative states `(2, 5, 3)` whose padded steps hold +50: a leak into the mean or the max shows. The
+    first feature lies between -200 and -50, below any constant a max might put in the padding (-1, -1e3 is not)."""
     states = -rng.uniform(0.5, 2.0, size=(2, 5, 3)).astype("float32")
+    states[..., 0] *= 100.0
     states[~MASK] = 50.0
     return states
 
@@ -491,6 +509,11 @@ def check_masked_pooling(masked_mean, masked_max) -> None:
                      "(ops.where(mask, states, -inf)).", code="max-picks-padding-zero")
             if _close(got, states.max(1)):
                 fail(f"{what}: the mask is ignored: the max picks the padded steps.", code="max-mask-ignored")
+            wrong = got[~np.isclose(got, expected, atol=OUTPUT_ATOL)]
+            if wrong.size and np.all(wrong == wrong.flat[0]) and np.all(wrong.flat[0] > expected[got != expected]):
+                fail(f"{what}: returned {wrong.flat[0]:g} where every real state is below it: the padded steps were "
+                     f"replaced by {wrong.flat[0]:g}, which beats any real state below it. Replace them by -inf "
+                     "(ops.where(mask, states, -inf)).", code="max-padding-fill-too-high")
         expect_close(got, expected, what=what, atol=OUTPUT_ATOL,
                      hint="the max over the real steps only, never a padded one.", code="max-wrong")
     for name, fn, ref in (("masked_mean", masked_mean, lambda s: s.mean(1)),
