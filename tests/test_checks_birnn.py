@@ -80,6 +80,15 @@ MUTANTS = {
             [("[output, *forward[1:], *backward[1:]]",
               "[output, *[s for pair in zip(forward[1:], backward[1:]) for s in pair]]")],
             "final states", "final-states-wrong"),
+        "a list [output] without return_state": (
+            [("        return output\n", "        return [output]\n")],
+            "returned a list", "list-without-return-state"),
+        "inputs multiplied by the mask, no mask given to the RNNs": (  # hidden by zero biases: the test has some
+            [("forward = self.forward_layer(inputs, mask=mask, training=training)",
+              "inputs = inputs if mask is None else inputs * ops.cast(mask, inputs.dtype)[..., None]\n"
+              "        forward = self.forward_layer(inputs, training=training)"),
+             ("self.backward_layer(inputs, mask=mask, training=training)", "self.backward_layer(inputs, training=training)")],
+            "the backward half does not", "backward-half-wrong"),
         "backward states before forward states": (
             [("[output, *forward[1:], *backward[1:]]", "[output, *backward[1:], *forward[1:]]")],
             "final states", "final-states-wrong"),
@@ -107,6 +116,16 @@ MUTANTS = {
         "mask cast to bool even when it is None": (
             [("out = layer(h, mask=mask, training=training)", "out = layer(h, mask=ops.cast(mask, 'bool'), training=training)")],
             r"mask=None raised ValueError", "raised-ValueError"),
+        "inputs multiplied by the mask, no mask given to the layers": (  # hidden by zero biases
+            [("out = layer(h, mask=mask, training=training)",
+              "out = layer(h if mask is None else h * ops.cast(mask, h.dtype)[..., None], training=training)")],
+            "run each layer on the previous layer's output", "stack-differs"),
+        "mask given to the first layer only": (  # right without residuals (Keras carries the mask on), not with them
+            [("        for layer, projection in zip(self.rnn_layers, self.projections):\n"
+              "            out = layer(h, mask=mask, training=training)",
+              "        for i, (layer, projection) in enumerate(zip(self.rnn_layers, self.projections)):\n"
+              "            out = layer(h, mask=mask if i == 0 else None, training=training)")],
+            "run each layer on the previous layer's output", "stack-differs"),
         "mask not passed to the layers": (
             [("out = layer(h, mask=mask, training=training)", "out = layer(h, training=training)")],
             "mask is not passed on", "mask-not-passed"),
@@ -125,6 +144,12 @@ MUTANTS = {
         "max fills the padding with -1 (tanh's lower bound)": (
             [('ops.max(ops.where(m, states, float("-inf")), axis=1)', "ops.max(ops.where(m, states, -1.0), axis=1)")],
             "replaced by -1", "max-padding-fill-too-high"),
+        "max fills the padding with -100": (
+            [('ops.max(ops.where(m, states, float("-inf")), axis=1)', "ops.max(ops.where(m, states, -100.0), axis=1)")],
+            "replaced by -100", "max-padding-fill-too-high"),
+        "mean over the batch and the steps when mask is None": (
+            [("return ops.mean(states, axis=1)", "return ops.mean(states, axis=(0, 1))")],
+            r"expected shape \(2, 3\)", "wrong-shape"),
         "max ignores the mask": (
             [('ops.max(ops.where(m, states, float("-inf")), axis=1)', "ops.max(states, axis=1)")],
             "mask is ignored", "max-mask-ignored"),
