@@ -52,7 +52,7 @@ def _fail_on_stderr(item) -> None:
     item.runtest = runtest_and_check_stderr
 
 
-def wait_for_fd_output(*_args, timeout: float = 10.0) -> None:
+def wait_for_fd_output(*_args, timeout: float = 10.0, _read_calls: dict = {}) -> None:  # noqa: B006: a cache
     """Runs in the kernel after every cell (a `post_run_cell` hook): returns once ipykernel has taken
     in everything the cell wrote to file descriptors 1 and 2.
 
@@ -62,7 +62,8 @@ def wait_for_fd_output(*_args, timeout: float = 10.0) -> None:
     cell that wrote to fd 2 passed (seen once in CI: `os.write(2, ...)` in a first cell was lost).
     The cell is done with both descriptors once each pipe is empty and its reading thread is blocked
     in `os.read` (its frame stands at that call), i.e. it has handed over all it read before. Without
-    ipykernel's pipes (`watchfd` off, another kernel) there is nothing to wait for."""
+    ipykernel's pipes (`watchfd` off, another kernel) there is nothing to wait for. The offsets of
+    those calls are read from the thread's bytecode once per kernel (`_read_calls`)."""
     import dis
     import fcntl
     import struct
@@ -75,13 +76,17 @@ def wait_for_fd_output(*_args, timeout: float = 10.0) -> None:
         watch = getattr(type(stream), "_watch_pipe_fd", None)
         if fid is None or thread is None or watch is None or not thread.is_alive():
             continue
-        code, reads, after_read = watch.__code__, set(), False
-        for instruction in dis.get_instructions(code):
-            if instruction.opname in ("LOAD_ATTR", "LOAD_METHOD") and instruction.argval == "read":
-                after_read = True
-            elif instruction.opname == "CALL" and after_read:
-                reads.add(instruction.offset)
-                after_read = False
+        code = watch.__code__
+        if code not in _read_calls:
+            reads, after_read = set(), False
+            for instruction in dis.get_instructions(code):
+                if instruction.opname in ("LOAD_ATTR", "LOAD_METHOD") and instruction.argval == "read":
+                    after_read = True
+                elif instruction.opname == "CALL" and after_read:
+                    reads.add(instruction.offset)
+                    after_read = False
+            _read_calls[code] = reads
+        reads = _read_calls[code]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and thread.is_alive():
             pending = struct.unpack("i", fcntl.ioctl(fid, termios.FIONREAD, b"\0\0\0\0"))[0]

@@ -522,11 +522,12 @@ def check_masked_pooling(masked_mean, masked_max) -> None:
                      "(ops.where(mask, states, -inf)).", code="max-picks-padding-zero")
             if _close(got, low.max(1)):
                 fail(f"{what}: the mask is ignored: the max picks the padded steps.", code="max-mask-ignored")
-            wrong = got[~np.isclose(got, expected, atol=OUTPUT_ATOL)]
-            if wrong.size and np.all(wrong == wrong.flat[0]) and np.all(wrong.flat[0] > expected[got != expected]):
-                fail(f"{what}: returned {wrong.flat[0]:g} where every real state is below it: the padded steps were "
-                     f"replaced by {wrong.flat[0]:g}, which beats any real state below it. Replace them by -inf "
-                     "(ops.where(mask, states, -inf)).", code="max-padding-fill-too-high")
+            off = ~np.isclose(got, expected, atol=OUTPUT_ATOL)
+            fill = got[off].flat[0] if off.any() else None
+            if fill is not None and np.all(got[off] == fill) and np.all(fill > expected[off]):
+                fail(f"{what}: returned {fill:g} where every real state is below it: the padded steps were replaced "
+                     f"by {fill:g}, which then wins the max. Replace them by -inf (ops.where(mask, states, -inf)).",
+                     code="max-padding-fill-too-high")
         expect_close(got, expected, what=what, atol=OUTPUT_ATOL,
                      hint="the max over the real steps only, never a padded one.", code="max-wrong")
     for name, fn, ref in (("masked_mean", masked_mean, lambda s: s.mean(1)),
